@@ -1,0 +1,104 @@
+"""Reads and writes of the catalog; the only code that touches its tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from trialforge.catalog.tables import Base, SweepRecord, SweepState
+from trialforge.errors import NotFoundError
+
+
+def new_sweep_id() -> str:
+    """A short id users can type (`trialforge sweep show 3f9a2c1b`)."""
+    return uuid.uuid4().hex[:8]
+
+
+def catalog_exists(url: str) -> bool:
+    """False for a SQLite catalog whose file is not there yet (nothing has run): reading
+    commands then show an empty catalog instead of creating files."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`; sqlite waits for locks and uses WAL so readers never block."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Catalog:
+    """The platform's own record of sweeps, in any SQLAlchemy database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def add_sweep(self, record: SweepRecord) -> SweepRecord:
+        with self._sessions.begin() as session:
+            session.add(record)
+        return record
+
+    def update_sweep(self, sweep_id: str, **fields: Any) -> SweepRecord:
+        with self._sessions.begin() as session:
+            record = self._get(session, sweep_id)
+            for key, value in fields.items():
+                setattr(record, key, value)
+        return record
+
+    def finish_sweep(self, sweep_id: str, state: SweepState, **fields: Any) -> SweepRecord:
+        return self.update_sweep(
+            sweep_id, state=state.value, finished_at=datetime.now(timezone.utc), **fields
+        )
+
+    def get_sweep(self, id_or_prefix: str) -> SweepRecord:
+        """A sweep by its id, or by a prefix that only one id starts with."""
+        with self._sessions() as session:
+            return self._get(session, id_or_prefix)
+
+    def list_sweeps(self, limit: int | None = None) -> Sequence[SweepRecord]:
+        query = select(SweepRecord).order_by(SweepRecord.created_at.desc()).limit(limit)
+        with self._sessions() as session:
+            return session.scalars(query).all()
+
+    def _get(self, session: Session, id_or_prefix: str) -> SweepRecord:
+        record = session.get(SweepRecord, id_or_prefix)
+        if record is not None:
+            return record
+        matches = session.scalars(
+            select(SweepRecord).where(SweepRecord.id.startswith(id_or_prefix, autoescape=True))
+        ).all()
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFoundError(
+                f"no sweep {id_or_prefix!r} in {self.url}; `trialforge sweep list` shows them"
+            )
+        raise NotFoundError(f"{id_or_prefix!r} matches {len(matches)} sweeps; give more of the id")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,52 @@
+"""The catalog's tables (SQLAlchemy 2.0 ORM): which sweep ran where and how it ended.
+
+Prefixed `trialforge_` because they share a database with Optuna's study tables.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class SweepState(str, enum.Enum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SweepRecord(Base):
+    """One sweep: its spec, its state, and the ids that tie Ray, Optuna and MLflow together."""
+
+    __tablename__ = "trialforge_sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    spec_yaml: Mapped[str] = mapped_column(Text)
+    family: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default=SweepState.RUNNING.value, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    study_name: Mapped[str] = mapped_column(String(100))
+    mlflow_experiment_id: Mapped[str | None] = mapped_column(String(64))
+    mlflow_parent_run_id: Mapped[str | None] = mapped_column(String(64))
+    ray_storage_path: Mapped[str | None] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(String(100))
+    mode: Mapped[str] = mapped_column(String(3))
+    best_value: Mapped[float | None] = mapped_column(Float)
+    best_run_id: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(300))
+    trials_total: Mapped[int] = mapped_column(Integer, default=0)
+    trials_completed: Mapped[int] = mapped_column(Integer, default=0)
+    trials_stopped: Mapped[int] = mapped_column(Integer, default=0)
+    trials_failed: Mapped[int] = mapped_column(Integer, default=0)
+    epochs_trained: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)

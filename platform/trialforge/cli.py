@@ -1,0 +1,281 @@
+"""`trialforge`: the command line. Thin: every command calls the library.
+
+Heavy libraries (torch, Ray, MLflow) are imported inside commands, so `--help` stays fast.
+User mistakes print one red line and exit 2; a sweep that produced nothing exits 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trialforge.errors import TrialforgeError
+
+if TYPE_CHECKING:
+    from trialforge.home import Home
+    from trialforge.search.monitor import Progress
+    from trialforge.search.sweep import SweepResult
+
+app = typer.Typer(
+    help="Hyperparameter sweeps for deep-learning models: one YAML spec, "
+    "Ray Tune + Optuna + Ray Train, every trial in MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sweep_app = typer.Typer(help="Run and inspect sweeps.", no_args_is_help=True)
+model_app = typer.Typer(help="Models in the MLflow Model Registry.", no_args_is_help=True)
+app.add_typer(sweep_app, name="sweep")
+app.add_typer(model_app, name="model")
+
+# Soft wrap: long lines (paths, run ids) stay whole, so they can be copied. Piped output
+# (logs, grep) gets wide tables instead of rich's 80-column default, which truncates ids.
+_PIPE_WIDTH = 200
+out = Console(soft_wrap=True, highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+err = Console(
+    stderr=True, soft_wrap=True, highlight=False,
+    width=None if sys.stderr.isatty() else _PIPE_WIDTH,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+HomeOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--home", envvar="TRIALFORGE_HOME",
+        help="Folder of the embedded stores (default ./.trialforge).",
+    ),
+]
+
+
+def user_errors(command: F) -> F:
+    """Turn a `TrialforgeError` into one red line and its exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except TrialforgeError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _home(path: Path | None) -> Home:
+    from trialforge.home import resolve_home
+
+    return resolve_home(path)
+
+
+@sweep_app.command("run")
+@user_errors
+def sweep_run(
+    spec: Annotated[Path, typer.Argument(help="The sweep spec (YAML).")],
+    overrides: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Spec overrides as key=value, e.g. train.epochs=3 search.trials=4."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Run a sweep: Ray Tune + Optuna over the spec's space, trials tracked in MLflow."""
+    from trialforge.spec import load_spec
+
+    # Like `python -m`, find a user's own builder (`family: mynets:tiny`) in the current folder.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    sweep_spec = load_spec(spec, overrides or [])  # invalid input stops here, nothing written
+    _quiet_libraries()
+    from trialforge.search import run_sweep
+
+    where = _home(home)
+    err.print(
+        f"sweep [bold]{sweep_spec.name}[/bold]: {sweep_spec.search.trials} trials of "
+        f"{sweep_spec.model.family} on {sweep_spec.data.dataset}, "
+        f"{sweep_spec.train.epochs} epochs max, {sweep_spec.search.concurrency} at a time",
+    )
+    view = ProgressView(err)
+    try:
+        with view:
+            result = run_sweep(sweep_spec, where, on_progress=view.update)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: the sweep is marked interrupted in the catalog")
+        raise typer.Exit(130) from None
+    _print_result(result, where)
+
+
+class ProgressView:
+    """A live progress line on a terminal; a line per finished trial in a log."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._live: Any = None
+        self._done = -1
+
+    def __enter__(self) -> ProgressView:
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self._live = Live("starting Ray ...", console=self.console, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+
+    def update(self, progress: Progress) -> None:
+        if self._live is not None:
+            self._live.update(progress.line())
+        elif progress.done != self._done:
+            self._done = progress.done
+            self.console.print(progress.line())
+
+
+def _print_result(result: SweepResult, home: Home) -> None:
+    p = result.progress
+    best = result.best
+    out.print(
+        f"sweep [bold]{result.sweep_id}[/bold] {result.state.value} in {result.seconds:.1f} s: "
+        f"{p.done} trials ({p.completed} completed, {p.stopped_early} stopped early, "
+        f"{p.diverged} diverged, {p.failed} failed), "
+        f"{p.epochs} of {p.total * p.max_epochs} epochs trained",
+    )
+    if best is not None:
+        params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(best.params.items()))
+        out.print(f"best {p.metric} = [bold]{best.value:.4f}[/bold]  {params}")
+    if result.model is not None:
+        out.print(
+            f"model: {result.model.name} version {result.model.version}, "
+            f"alias {result.model.alias} -> {result.model.uri}",
+            highlight=False,
+        )
+    out.print(
+        f"MLflow: experiment {result.experiment_id}, sweep run {result.parent_run_id} "
+        f"({home.tracking_uri})",
+    )
+    out.print(f"details: trialforge sweep show {result.sweep_id}")
+
+
+@sweep_app.command("list")
+@user_errors
+def sweep_list(
+    home: HomeOption = None,
+    limit: Annotated[int, typer.Option(help="Show at most this many, newest first.")] = 50,
+) -> None:
+    """Every sweep in the catalog: state, best metric, trials, duration."""
+    from trialforge import query
+
+    frame = query.sweeps(_home(home).db_url, limit)
+    if frame.empty:
+        out.print("no sweeps yet: run one with `trialforge sweep run jobs/cnn_digits.yaml`")
+        return
+    table = Table("id", "name", "family", "state", "started", "seconds", "best", "trials",
+                  "model")
+    for row in frame.itertuples():
+        table.add_row(
+            row.id, row.name, row.family, row.state, f"{row.created_at:%Y-%m-%d %H:%M}",
+            _short(row.seconds), f"{row.metric} {_short(row.best_value)}",
+            f"{row.trials_completed}+{row.trials_stopped} early/{row.trials_total}",
+            row.model_version or "",
+        )
+    out.print(table)
+
+
+@sweep_app.command("show")
+@user_errors
+def sweep_show(
+    sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix).")],
+    home: HomeOption = None,
+) -> None:
+    """One sweep: its state, ids across Ray/Optuna/MLflow, and its trials."""
+    from trialforge import query
+
+    where = _home(home)
+    record = query.sweep(where.db_url, sweep_id)
+    for label, value in [
+        ("id", record.id), ("name", record.name), ("state", record.state),
+        ("family", record.family), ("created", record.created_at),
+        ("finished", record.finished_at), (f"best {record.metric}", _short(record.best_value)),
+        ("model", record.model_version), ("optuna study", record.study_name),
+        ("mlflow experiment", record.mlflow_experiment_id),
+        ("mlflow sweep run", record.mlflow_parent_run_id),
+        ("ray results", record.ray_storage_path), ("error", record.error),
+    ]:
+        if value not in (None, ""):
+            out.print(f"[bold]{label}[/bold]: {value}")
+    if not record.mlflow_experiment_id:
+        return
+    _quiet_libraries()
+    trials = query.trials(where.tracking_uri, record.mlflow_experiment_id, record.id)
+    if trials.empty:
+        out.print("no trials recorded")
+        return
+    metric = f"metrics.{record.metric}"
+    params = [c for c in trials.columns if c.startswith("params.") and trials[c].nunique() > 1]
+    table = Table("trial", "state", record.metric, *[c.removeprefix("params.") for c in params])
+    for _, row in trials.sort_values("name").iterrows():
+        table.add_row(
+            str(row["name"]), str(row["state"]), _short(row.get(metric)),
+            *[_short(row[c]) for c in params],
+        )
+    out.print(table)
+
+
+@model_app.command("list")
+@user_errors
+def model_list(home: HomeOption = None) -> None:
+    """Registered models: versions, aliases and the sweep behind each."""
+    _quiet_libraries()
+    from trialforge import query
+
+    frame = query.models(_home(home).tracking_uri)
+    if frame.empty:
+        out.print("no registered models yet: a finished sweep registers its best model")
+        return
+    table = Table("name", "version", "aliases", "sweep", "metric", "value", "created")
+    for row in frame.itertuples():
+        table.add_row(row.name, str(row.version), row.aliases, row.sweep_id or "",
+                      row.metric or "", _short(row.value), f"{row.created:%Y-%m-%d %H:%M}")
+    out.print(table)
+
+
+def _short(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (migrations, progress bars, study creation) off the terminal."""
+    for name, value in {
+        "MLFLOW_LOGGING_LEVEL": "WARNING",
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # Tune warns when checkpoints every epoch force state snapshots; that is by design.
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    }.items():
+        os.environ.setdefault(name, value)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="trialforge")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

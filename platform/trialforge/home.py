@@ -1,0 +1,55 @@
+"""Where embedded state lives: one folder, `$TRIALFORGE_HOME` (default `./.trialforge`).
+
+Standard variables override the pieces: `MLFLOW_TRACKING_URI` (MLflow's own), `TRIALFORGE_DB`
+(any SQLAlchemy URL, also used for Optuna's studies) and `RAY_ADDRESS` (Ray's own).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOME = ".trialforge"
+
+
+@dataclass(frozen=True)
+class Home:
+    """The resolved locations of every store a sweep writes to."""
+
+    root: Path
+    tracking_uri: str
+    db_url: str
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def ray_results(self) -> Path:
+        return self.root / "ray_results"
+
+    @property
+    def embedded_tracking(self) -> bool:
+        """True when MLflow runs on the sqlite file inside this home (no server)."""
+        return self.tracking_uri == _sqlite_url(self.root / "mlflow.db")
+
+    def create(self) -> Home:
+        """Create the folders; called only once a spec is valid, so bad input writes nothing."""
+        for path in (self.root, self.artifacts, self.ray_results):
+            path.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def resolve_home(root: str | Path | None = None) -> Home:
+    """Resolve the home folder and the stores, honouring the environment variables."""
+    base = Path(root or os.environ.get("TRIALFORGE_HOME") or DEFAULT_HOME).expanduser().resolve()
+    return Home(
+        root=base,
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or _sqlite_url(base / "mlflow.db"),
+        db_url=os.environ.get("TRIALFORGE_DB") or _sqlite_url(base / "trialforge.db"),
+    )
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"

@@ -1,0 +1,142 @@
+"""Watches a sweep's trials from the driver: progress, and how each trial ended.
+
+A Tune callback, so it sees what no trial can see of itself: being stopped by the scheduler,
+or dying with its worker. It ends each trial's MLflow run with the right state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.tune import Callback
+
+from trialforge.tracking import SweepTracker, TrackingTarget
+from trialforge.train.session import RUN_ID_KEY, STATE_KEY
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Counts of a running sweep, for a live progress line."""
+
+    total: int
+    metric: str
+    mode: str
+    max_epochs: int
+    running: set[str] = field(default_factory=set)
+    completed: int = 0
+    stopped_early: int = 0
+    diverged: int = 0
+    failed: int = 0
+    epochs: int = 0
+    best_value: float | None = None
+    best_trial: str | None = None
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.stopped_early + self.diverged + self.failed
+
+    def offer(self, value: Any, trial: str) -> None:
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return
+        best = self.best_value
+        if best is None or (value > best if self.mode == "max" else value < best):
+            self.best_value, self.best_trial = float(value), trial
+
+    def line(self) -> str:
+        best = "-" if self.best_value is None else f"{self.best_value:.4f} ({self.best_trial})"
+        parts = [f"trials {self.done}/{self.total} done", f"{len(self.running)} running"]
+        if self.stopped_early:
+            parts.append(f"{self.stopped_early} stopped early")
+        if self.diverged:
+            parts.append(f"{self.diverged} diverged")
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        parts.append(f"epochs {self.epochs}")
+        parts.append(f"best {self.metric} {best}")
+        return " | ".join(parts)
+
+
+def trial_outcome(last_result: dict[str, Any] | None, max_epochs: int) -> str:
+    """How a trial that ended without an error ended: completed, stopped_early or diverged."""
+    result = last_result or {}
+    if result.get(STATE_KEY) == "diverged":
+        return "diverged"
+    if int(result.get("epoch", 0)) < max_epochs:
+        return "stopped_early"
+    return "completed"
+
+
+class TrialMonitor(Callback):
+    """Ends each trial's MLflow run with its state and keeps the sweep's progress."""
+
+    def __init__(
+        self,
+        progress: Progress,
+        tracker: SweepTracker | None,
+        target: TrackingTarget | None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.progress = progress
+        self.tracker = tracker
+        self.target = target
+        self.on_progress = on_progress
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles callbacks with its experiment state; the progress view stays behind.
+        return {**self.__dict__, "on_progress": None}
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self.progress.running.add(trial.trial_id)
+        self._emit()
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
+    ) -> None:
+        self.progress.epochs += 1
+        self.progress.offer(result.get(self.progress.metric), str(trial))
+        self._emit()
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Any], trial: Any, **info: Any
+    ) -> None:
+        state = trial_outcome(trial.last_result, self.progress.max_epochs)
+        reason = None
+        if state == "diverged":
+            reason = f"loss became non-finite at epoch {trial.last_result.get('epoch')}"
+        self._end(trial, state, reason)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._end(trial, "failed", _error_summary(trial))
+
+    def _end(self, trial: Any, state: str, reason: str | None) -> None:
+        self.progress.running.discard(trial.trial_id)
+        counter = "completed" if state == "completed" else state
+        setattr(self.progress, counter, getattr(self.progress, counter) + 1)
+        if self.tracker is not None and self.target is not None:
+            run_id = (trial.last_result or {}).get(RUN_ID_KEY) or self.tracker.trial_run_id(
+                self.target, trial.trial_id
+            )
+            if run_id:
+                self.tracker.end_trial(run_id, state, reason)
+        if state == "failed":
+            logger.warning("trial %s failed: %s", trial, reason)
+        self._emit()
+
+    def _emit(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+
+def _error_summary(trial: Any) -> str:
+    """The exception line of a failed trial's traceback, and where the full one is."""
+    text = trial.get_error() or ""
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "unknown error"
+    where = f" (traceback: {trial.error_file})" if trial.error_file else ""
+    return f"{last}{where}"

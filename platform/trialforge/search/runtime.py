@@ -1,0 +1,62 @@
+"""Connecting the driver to Ray: a local instance, or the cluster `RAY_ADDRESS` names."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+import ray
+
+from trialforge.models import BUILTIN_FAMILIES
+from trialforge.spec import SweepSpec
+
+# Train V2 polls its workers every 2 s by default and each report waits for the poll.
+TRAIN_POLL_INTERVAL_S = "0.1"
+
+
+def connect_ray(spec: SweepSpec) -> bool:
+    """Start or join Ray for a sweep of `spec`; True if this call started it (and owns it)."""
+    # Tune's console tables would fight the CLI's progress line; trialforge reports progress.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    if ray.is_initialized():
+        return False
+    needs_workers = spec.train.workers > 1 or spec.train.use_gpu
+    runtime_env: dict[str, object] = {
+        "env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": TRAIN_POLL_INTERVAL_S}
+    }
+    if modules := user_code(spec):
+        runtime_env["py_modules"] = modules
+    ray.init(
+        address=os.environ.get("RAY_ADDRESS") or None,
+        # Train V2 needs the dashboard's State API to free a stopped trial's worker CPUs.
+        include_dashboard=needs_workers,
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+        runtime_env=runtime_env,
+    )
+    return True
+
+
+def user_code(spec: SweepSpec) -> list[str]:
+    """Folders of a user's own builder that Ray workers must import (unless installed)."""
+    family = spec.model.family
+    if family in BUILTIN_FAMILIES:
+        return []
+    top = family.partition(":")[0].split(".")[0]
+    found = importlib.util.find_spec(top)
+    if found is None:
+        return []
+    location = (
+        Path(next(iter(found.submodule_search_locations)))
+        if found.submodule_search_locations
+        else Path(found.origin or "")
+    )
+    if "site-packages" in location.parts or not location.exists():
+        return []
+    return [str(location)]
+
+
+def cluster_cpus() -> int:
+    return int(ray.cluster_resources().get("CPU", 1))

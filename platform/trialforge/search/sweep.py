@@ -1,0 +1,243 @@
+"""Run a sweep: Ray Tune with Optuna's TPE and a scheduler, trials tracked in MLflow, the best
+model registered, the sweep recorded in the catalog.
+
+Every store is opened by the driver before any trial starts, and closed whatever happens:
+no catalog row stays `running` and no MLflow run stays RUNNING after `run_sweep` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
+from trialforge.errors import SweepFailedError
+from trialforge.home import Home, resolve_home
+from trialforge.registry import RegisteredVersion, register_best_model
+from trialforge.search.monitor import Progress, TrialMonitor
+from trialforge.search.runtime import cluster_cpus, connect_ray
+from trialforge.search.schedulers import build_scheduler
+from trialforge.search.space import to_optuna
+from trialforge.spec import SweepSpec
+from trialforge.tracking import SweepTracker, TrackingTarget
+from trialforge.train.session import RUN_ID_KEY
+from trialforge.train.trial import TrialContext, run_trial, runs_in_process, trial_resources
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BestTrial:
+    value: float
+    params: dict[str, Any]
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a finished sweep produced, and where to find it."""
+
+    sweep_id: str
+    state: SweepState
+    spec: SweepSpec
+    progress: Progress
+    best: BestTrial | None
+    model: RegisteredVersion | None
+    experiment_id: str
+    parent_run_id: str
+    seconds: float
+
+
+def study_name(sweep_id: str) -> str:
+    return f"trialforge-{sweep_id}"
+
+
+def run_sweep(
+    spec: SweepSpec,
+    home: Home | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SweepResult:
+    """Run the sweep `spec` describes and return its outcome (see `SweepResult`)."""
+    home = (home or resolve_home()).create()
+    started = time.monotonic()
+    catalog = Catalog(home.db_url)
+    sweep_id = new_sweep_id()
+    catalog.add_sweep(
+        SweepRecord(
+            id=sweep_id, name=spec.name, spec_yaml=spec.to_yaml(), family=spec.model.family,
+            state=SweepState.RUNNING.value, created_at=utcnow(), study_name=study_name(sweep_id),
+            ray_storage_path=str(home.ray_results / sweep_id), metric=spec.search.metric,
+            mode=spec.search.direction, trials_total=spec.search.trials,
+        )
+    )
+    progress = Progress(
+        total=spec.search.trials, metric=spec.search.metric, mode=spec.search.direction,
+        max_epochs=spec.train.epochs,
+    )
+    tracker: SweepTracker | None = None
+    target: TrackingTarget | None = None
+    owns_ray = False
+    try:
+        tracker = SweepTracker(home.tracking_uri)
+        target = tracker.start(
+            spec.name, sweep_id, spec.to_yaml(),
+            artifact_root=home.artifacts if home.embedded_tracking else None,
+        )
+        catalog.update_sweep(
+            sweep_id, mlflow_experiment_id=target.experiment_id,
+            mlflow_parent_run_id=target.parent_run_id,
+        )
+        owns_ray = connect_ray(spec)
+        monitor = TrialMonitor(progress, tracker, target, on_progress)
+        results = _tuner(spec, sweep_id, home, target, monitor).fit()
+        tracker.close_open_trials(target, "the sweep ended while this trial was running")
+        best = _best_trial(results, spec)
+        if best is None:
+            raise SweepFailedError(_no_result_message(results, progress))
+        model = None
+        if spec.register.enabled and best.run_id:
+            model = register_best_model(
+                tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
+                trial_run_id=best.run_id, spec=spec.with_params(best.params),
+                value=best.value, sweep_id=sweep_id,
+            )
+        seconds = time.monotonic() - started
+        tracker.finish(
+            target, SweepState.FINISHED.value,
+            summary={f"best_{spec.search.metric}": best.value, "epochs_trained": progress.epochs,
+                     "trials_completed": progress.completed,
+                     "trials_stopped_early": progress.stopped_early,
+                     "trials_failed": progress.failed + progress.diverged, "seconds": seconds},
+            best_params=best.params,
+        )
+        catalog.finish_sweep(
+            sweep_id, SweepState.FINISHED, best_value=best.value, best_run_id=best.run_id,
+            model_version=f"{model.name}/{model.version}" if model else None,
+            **_counts(progress),
+        )
+        return SweepResult(
+            sweep_id, SweepState.FINISHED, spec, progress, best, model,
+            target.experiment_id, target.parent_run_id, seconds,
+        )
+    except BaseException as exc:
+        state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
+        error = str(exc) or type(exc).__name__
+        if tracker is not None and target is not None:
+            tracker.close_open_trials(target, f"sweep {state.value}: {error}")
+            tracker.finish(target, state.value, {}, {}, error=error)
+        catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
+        raise
+    finally:
+        catalog.close()
+        if owns_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _tuner(
+    spec: SweepSpec, sweep_id: str, home: Home, target: TrackingTarget, monitor: TrialMonitor
+) -> tune.Tuner:
+    search = spec.search
+    context = TrialContext(spec=spec, tracking=target, storage_path=str(home.ray_results))
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, context=context), trial_resources(spec)
+    )
+    concurrency = search.concurrency
+    if not runs_in_process(spec):
+        # Each trial starts its own worker group; more at once than the CPUs hold would wait
+        # on each other until Train's start-up times out.
+        concurrency = max(1, min(concurrency, cluster_cpus() // spec.train.workers))
+    searcher = OptunaSearch(
+        space=to_optuna(search.space),
+        metric=search.metric,
+        mode=search.direction,
+        sampler=_sampler(spec),
+        study_name=study_name(sweep_id),
+        storage=optuna.storages.RDBStorage(home.db_url, engine_kwargs=_engine_kwargs(home)),
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=search.metric,
+            mode=search.direction,
+            search_alg=searcher,
+            scheduler=build_scheduler(search.scheduler, spec.train.epochs),
+            num_samples=search.trials,
+            max_concurrent_trials=concurrency,
+            reuse_actors=True,
+            trial_name_creator=_trial_name,
+            trial_dirname_creator=_trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=sweep_id,
+            storage_path=str(home.ray_results),
+            callbacks=[monitor],
+            verbose=0,
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
+        ),
+    )
+
+
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    if spec.search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    # Few random start-up trials on small budgets, so TPE gets to model most of them;
+    # the constant liar keeps concurrent trials from sampling the same point.
+    startup = max(2, min(10, spec.search.trials // 3))
+    return optuna.samplers.TPESampler(
+        seed=spec.seed, n_startup_trials=startup, multivariate=True, constant_liar=True
+    )
+
+
+def _engine_kwargs(home: Home) -> dict[str, Any]:
+    return {"connect_args": {"timeout": 30}} if home.db_url.startswith("sqlite") else {}
+
+
+def _best_trial(results: tune.ResultGrid, spec: SweepSpec) -> BestTrial | None:
+    """The trial with the best epoch of the whole sweep (the epoch its checkpoint is from)."""
+    metric, mode = spec.search.metric, spec.search.direction
+    try:
+        result = results.get_best_result(metric, mode, scope="all", filter_nan_and_inf=True)
+    except RuntimeError:
+        return None
+    history = result.metrics_dataframe
+    if history is None or metric not in history:
+        return None
+    values = history[metric].astype(float)
+    values = values[values.map(math.isfinite)]
+    if values.empty:
+        return None
+    value = float(values.max() if mode == "max" else values.min())
+    return BestTrial(value, dict(result.config or {}), (result.metrics or {}).get(RUN_ID_KEY))
+
+
+def _no_result_message(results: tune.ResultGrid, progress: Progress) -> str:
+    errors = [str(error).strip().splitlines()[-1] for error in results.errors if str(error)]
+    first = f"; first error: {errors[0]}" if errors else ""
+    return (
+        f"no trial reported a finite {progress.metric} "
+        f"({progress.failed} failed, {progress.diverged} diverged){first}"
+    )
+
+
+def _counts(progress: Progress) -> dict[str, int]:
+    return {
+        "trials_completed": progress.completed,
+        "trials_stopped": progress.stopped_early,
+        "trials_failed": progress.failed + progress.diverged,
+        "epochs_trained": progress.epochs,
+    }

@@ -1,0 +1,210 @@
+"""MLflow runs of a sweep: one parent run per sweep, one nested child run per trial.
+
+Writers are split so no fact has two: the trial (in-process trainable or rank 0) writes its
+run's params, per-epoch metrics (one batched call per epoch) and best checkpoint; the driver
+creates the parent run and sets how each trial ended, which it alone knows (a trial stopped
+by the scheduler or killed with its worker cannot say so itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+logger = logging.getLogger(__name__)
+
+TAG_SWEEP = "trialforge.sweep_id"
+TAG_TRIAL = "trialforge.trial_id"
+TAG_KIND = "trialforge.kind"  # "sweep" or "trial"
+TAG_STATE = "trialforge.state"
+TAG_REASON = "trialforge.reason"
+TAG_BEST_EPOCH = "trialforge.best_epoch"
+BEST_CHECKPOINT_DIR = "best_checkpoint"
+
+# How each trial state ends its MLflow run.
+_RUN_STATUS = {
+    "completed": "FINISHED",
+    "stopped_early": "FINISHED",
+    "diverged": "FAILED",
+    "failed": "FAILED",
+    "interrupted": "KILLED",
+    # and for the parent run, how the sweep ended
+    "finished": "FINISHED",
+}
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where a trial logs: small and picklable, shipped to every trial."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    sweep_id: str
+
+
+class TrialRun:
+    """The child run of one trial, seen from the trial's single writer."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    @classmethod
+    def open(
+        cls, target: TrackingTarget, trial_id: str, trial_name: str, params: Mapping[str, Any]
+    ) -> TrialRun:
+        """Reuse the run of `trial_id` if Ray restarted the trial, else create it."""
+        client = MlflowClient(target.tracking_uri)
+        existing = client.search_runs(
+            [target.experiment_id],
+            filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
+            f"and tags.`{TAG_TRIAL}` = '{trial_id}'",
+            max_results=1,
+        )
+        if existing:
+            run_id = existing[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+            return cls(client, run_id)
+        run = client.create_run(
+            target.experiment_id,
+            run_name=trial_name,
+            tags={
+                MLFLOW_PARENT_RUN_ID: target.parent_run_id,
+                TAG_SWEEP: target.sweep_id,
+                TAG_TRIAL: trial_id,
+                TAG_KIND: "trial",
+                TAG_STATE: "running",
+            },
+        )
+        params_list = [Param(key, _param_value(value)) for key, value in params.items()]
+        for start in range(0, len(params_list), 100):  # MLflow takes 100 params per batch
+            client.log_batch(run.info.run_id, params=params_list[start : start + 100])
+        return cls(client, run.info.run_id)
+
+    @classmethod
+    def attach(cls, tracking_uri: str, run_id: str) -> TrialRun:
+        """The run a trial's driver opened, for the worker of rank 0 that logs to it."""
+        return cls(MlflowClient(tracking_uri), run_id)
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Every metric of one epoch in one call."""
+        now = int(time.time() * 1000)
+        batch = [Metric(key, float(value), now, epoch) for key, value in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_best_checkpoint(self, path: Path, epoch: int) -> None:
+        """Replace the run's best checkpoint with the one at `path`."""
+        self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
+        self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
+
+
+class SweepTracker:
+    """The driver's side of tracking: experiment, parent run, and how trials ended."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        # Creating the store here, before any trial runs, matters: several processes creating
+        # a fresh sqlite database at once fail ("duplicate column name").
+        self.client = MlflowClient(tracking_uri)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment state; a client holds locks.
+        return {"tracking_uri": self.tracking_uri}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["tracking_uri"])  # type: ignore[misc]
+
+    def start(
+        self, experiment: str, sweep_id: str, spec_yaml: str, artifact_root: Path | None
+    ) -> TrackingTarget:
+        """Create (or reuse) the experiment and open the sweep's parent run."""
+        found = self.client.get_experiment_by_name(experiment)
+        if found is not None:
+            experiment_id = found.experiment_id
+        else:
+            location = (artifact_root / experiment).as_uri() if artifact_root else None
+            experiment_id = self.client.create_experiment(experiment, artifact_location=location)
+        run = self.client.create_run(
+            experiment_id,
+            run_name=f"sweep-{sweep_id}",
+            tags={TAG_SWEEP: sweep_id, TAG_KIND: "sweep", TAG_STATE: "running"},
+        )
+        self.client.log_text(run.info.run_id, spec_yaml, "spec.yaml")
+        return TrackingTarget(self.tracking_uri, experiment_id, run.info.run_id, sweep_id)
+
+    def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
+        """Record how a trial ended: its state tag, reason and the run's terminal status."""
+        tags = {TAG_STATE: state}
+        if reason:
+            tags[TAG_REASON] = reason[:5000]
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+        self.client.set_terminated(run_id, _RUN_STATUS[state])
+
+    def trial_run_id(self, target: TrackingTarget, trial_id: str) -> str | None:
+        runs = self.client.search_runs(
+            [target.experiment_id],
+            filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
+            f"and tags.`{TAG_TRIAL}` = '{trial_id}'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def close_open_trials(self, target: TrackingTarget, reason: str) -> int:
+        """End every child run still RUNNING (its process died): none is left open."""
+        open_runs = self.client.search_runs(
+            [target.experiment_id],
+            filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
+            f"and tags.`{TAG_KIND}` = 'trial' and attributes.status = 'RUNNING'",
+        )
+        for run in open_runs:
+            self.end_trial(run.info.run_id, "interrupted", reason)
+        return len(open_runs)
+
+    def finish(
+        self,
+        target: TrackingTarget,
+        state: str,
+        summary: Mapping[str, float],
+        best_params: Mapping[str, Any],
+        error: str | None = None,
+    ) -> None:
+        """Close the parent run with the sweep's outcome: best metric and best params."""
+        run_id = target.parent_run_id
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, 0) for k, v in summary.items() if _finite(v)]
+        params = [Param(f"best.{k}", _param_value(v)) for k, v in best_params.items()]
+        tags = {TAG_STATE: state}
+        if error:
+            tags[TAG_REASON] = error[:5000]
+        self.client.log_batch(run_id, metrics=metrics, params=params[:100])
+        for key, value in tags.items():
+            self.client.set_tag(run_id, key, value)
+        self.client.set_terminated(run_id, _RUN_STATUS.get(state, "FAILED"))
+
+
+def _param_value(value: Any) -> str:
+    return str(value)[:6000]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def numeric_metrics(result: Mapping[str, Any], keys: Iterable[str]) -> dict[str, float]:
+    """The numeric entries of `result` among `keys` (NaN included: a diverged epoch)."""
+    return {
+        k: float(result[k])
+        for k in keys
+        if k in result and isinstance(result[k], (int, float)) and not isinstance(result[k], bool)
+    }

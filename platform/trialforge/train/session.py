@@ -1,0 +1,172 @@
+"""The reporting interface the epoch loop is written against, and its two Ray implementations.
+
+`TuneSession` runs the loop in-process inside a Tune function trainable (one CPU worker);
+`TrainSession` runs it on each worker of a `TorchTrainer` (DDP). Both report the same metrics,
+write the same checkpoints and log the same MLflow run (rank 0 is the only writer).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+from torch import nn
+
+from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+
+if TYPE_CHECKING:
+    from trialforge.tracking import TrialRun
+
+# What is sent with every report besides the metrics.
+RUN_ID_KEY = "mlflow_run_id"
+STATE_KEY = "trial_state"
+
+
+class TrialSession(Protocol):
+    """What the epoch loop needs from whoever runs it."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """Move the model to this worker's device (and wrap it for DDP)."""
+        ...
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        """Sum a tensor over all workers (identity with one worker)."""
+        ...
+
+    def restored_checkpoint(self) -> dict[str, Any] | None:
+        """The state of the last checkpoint if Ray restarted this trial, else None."""
+        ...
+
+    def report(
+        self,
+        metrics: dict[str, float],
+        checkpoint: dict[str, Any] | None = None,
+        state: str = "running",
+    ) -> None:
+        """Report one epoch: metrics (with `epoch`), its checkpoint, and the trial's state."""
+        ...
+
+
+class TrackedSession:
+    """Logs each epoch to the trial's MLflow run (if this worker writes) before Ray sees it.
+
+    Subclasses implement `_ray_report` and `_ray_checkpoint` for Tune or Train.
+    """
+
+    rank = 0
+    world_size = 1
+    device = torch.device("cpu")
+
+    def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
+        self.run = run  # None on workers that do not write
+        self.metric = metric
+        self.mode = mode
+        self.best: float | None = None
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        return model.to(self.device)
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        return values
+
+    def restored_checkpoint(self) -> dict[str, Any] | None:
+        checkpoint = self._ray_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as directory:
+            return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+
+    def report(
+        self,
+        metrics: dict[str, float],
+        checkpoint: dict[str, Any] | None = None,
+        state: str = "running",
+    ) -> None:
+        payload: dict[str, Any] = {**metrics, STATE_KEY: state}
+        with tempfile.TemporaryDirectory(prefix="trialforge-ckpt-") as directory:
+            path = None
+            if checkpoint is not None and self.rank == 0:
+                path = save_checkpoint(checkpoint, Path(directory) / CHECKPOINT_FILE)
+            if self.run is not None:
+                payload[RUN_ID_KEY] = self.run.run_id
+                self._log(self.run, metrics, path)
+            # Ray copies the checkpoint to the trial's storage before this returns.
+            self._ray_report(payload, directory if path else None)
+
+    def _log(self, run: TrialRun, metrics: dict[str, float], checkpoint_path: Path | None) -> None:
+        epoch = int(metrics["epoch"])
+        run.log_epoch(epoch, {k: v for k, v in metrics.items() if k != "epoch"})
+        value = metrics.get(self.metric, math.nan)
+        if checkpoint_path is not None and self._improves(value):
+            self.best = value
+            run.log_best_checkpoint(checkpoint_path, epoch)
+
+    def _improves(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best if self.mode == "max" else value < self.best
+
+    def _ray_report(self, payload: dict[str, Any], checkpoint_dir: str | None) -> None:
+        raise NotImplementedError
+
+    def _ray_checkpoint(self) -> Any:
+        raise NotImplementedError
+
+
+class TuneSession(TrackedSession):
+    """In-process: the loop runs inside the Tune function trainable itself."""
+
+    def _ray_report(self, payload: dict[str, Any], checkpoint_dir: str | None) -> None:
+        from ray import tune
+
+        checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        tune.report(payload, checkpoint=checkpoint)
+
+    def _ray_checkpoint(self) -> Any:
+        from ray import tune
+
+        return tune.get_checkpoint()
+
+
+class TrainSession(TrackedSession):
+    """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU."""
+
+    def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
+        import ray.train
+        import ray.train.torch
+
+        super().__init__(run, metric, mode)
+        context = ray.train.get_context()
+        self.rank = context.get_world_rank()
+        self.world_size = context.get_world_size()
+        self.device = ray.train.torch.get_device()
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        import ray.train.torch
+
+        return ray.train.torch.prepare_model(model)
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        if self.world_size > 1:
+            torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.SUM)
+        return values
+
+    def _ray_report(self, payload: dict[str, Any], checkpoint_dir: str | None) -> None:
+        import ray.train
+
+        checkpoint = ray.train.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
+        ray.train.report(payload, checkpoint=checkpoint)
+
+    def _ray_checkpoint(self) -> Any:
+        import ray.train
+
+        return ray.train.get_checkpoint()

@@ -1,0 +1,101 @@
+"""One trial as a Tune function trainable, on either execution path (DESIGN.md 4b).
+
+One CPU worker: the epoch loop runs in-process in the (reused) trainable actor, with no worker
+group to start. More workers or a GPU: the trainable is a thin per-trial driver that launches
+a `TorchTrainer` (DDP) and forwards its workers' reports to Tune.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trialforge.spec import SweepSpec
+from trialforge.tracking import TrackingTarget, TrialRun
+from trialforge.train.loop import train_loop
+from trialforge.train.session import TrainSession, TuneSession
+
+# The per-trial driver of a TorchTrainer only waits on its workers: it must hold no CPU, not
+# even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
+# refuses an empty request, so it reserves some memory instead.
+DRIVER_RESOURCES = {"cpu": 0.0, "memory": 64 * 2**20}
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a sweep shares, shipped once through Ray's object store."""
+
+    spec: SweepSpec
+    tracking: TrackingTarget | None
+    storage_path: str
+
+
+def runs_in_process(spec: SweepSpec) -> bool:
+    """A single CPU worker needs no worker group: train inside the Tune trainable."""
+    return spec.train.workers == 1 and not spec.train.use_gpu
+
+
+def trial_resources(spec: SweepSpec) -> dict[str, float]:
+    """What Tune reserves for one trial's trainable."""
+    return {"cpu": 1.0} if runs_in_process(spec) else dict(DRIVER_RESOURCES)
+
+
+def run_trial(config: dict[str, Any], context: TrialContext) -> None:
+    """Tune function trainable: train `context.spec` with the sampled knobs in `config`."""
+    from ray import tune
+
+    spec = context.spec.with_params(config)
+    tune_context = tune.get_context()
+    run = None
+    if context.tracking is not None:
+        run = TrialRun.open(
+            context.tracking,
+            trial_id=tune_context.get_trial_id(),
+            trial_name=tune_context.get_trial_name(),
+            params=spec.trial_params(),
+        )
+    metric, mode = spec.search.metric, spec.search.direction
+    if runs_in_process(spec):
+        train_loop(spec, TuneSession(run, metric, mode))
+    else:
+        _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+
+
+def _fit_torch_trainer(
+    spec: SweepSpec, context: TrialContext, run: TrialRun | None, trial_id: str
+) -> None:
+    import ray.train
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    trainer = TorchTrainer(
+        _train_worker,
+        train_loop_config={
+            "spec": spec,
+            "tracking_uri": context.tracking.tracking_uri if context.tracking else None,
+            "run_id": run.run_id if run else None,
+        },
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=spec.train.workers, use_gpu=spec.train.use_gpu
+        ),
+        run_config=ray.train.RunConfig(
+            # A stable name: a restarted trial's trainer finds its checkpoints and resumes.
+            name=f"train-{trial_id}",
+            storage_path=str(Path(context.storage_path)),
+            callbacks=[TuneReportCallback()],  # type: ignore[list-item]  # a Train callback
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            failure_config=ray.train.FailureConfig(max_failures=spec.train.max_failures),
+        ),
+    )
+    trainer.fit()
+
+
+def _train_worker(config: dict[str, Any]) -> None:
+    """One DDP worker; rank 0 alone writes to the trial's MLflow run."""
+    import ray.train
+
+    spec: SweepSpec = config["spec"]
+    writes = ray.train.get_context().get_world_rank() == 0 and config["run_id"]
+    run = TrialRun.attach(config["tracking_uri"], config["run_id"]) if writes else None
+    train_loop(spec, TrainSession(run, spec.search.metric, spec.search.direction))

@@ -1,0 +1,55 @@
+"""The catalog on a real SQLite database through SQLAlchemy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
+from trialforge.errors import NotFoundError
+
+
+def _record(sweep_id: str, name: str = "s") -> SweepRecord:
+    return SweepRecord(
+        id=sweep_id, name=name, spec_yaml="name: s\n", family="cnn", state="running",
+        created_at=utcnow(), study_name=f"trialforge-{sweep_id}", metric="val_accuracy",
+        mode="max", trials_total=4,
+    )
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    store = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    yield store
+    store.close()
+
+
+def test_a_sweep_goes_from_running_to_finished(catalog: Catalog) -> None:
+    catalog.add_sweep(_record("abc12345"))
+    catalog.finish_sweep("abc12345", SweepState.FINISHED, best_value=0.98, trials_completed=4)
+    again = Catalog(catalog.url).get_sweep("abc12345")
+    assert again.state == "finished"
+    assert again.best_value == 0.98
+    assert again.finished_at is not None and again.finished_at >= again.created_at
+
+
+def test_a_unique_prefix_finds_a_sweep(catalog: Catalog) -> None:
+    catalog.add_sweep(_record("abc12345"))
+    catalog.add_sweep(_record("abd00000"))
+    assert catalog.get_sweep("abc").id == "abc12345"
+    with pytest.raises(NotFoundError, match="matches 2 sweeps"):
+        catalog.get_sweep("ab")
+    with pytest.raises(NotFoundError, match=r"no sweep .zzz..*trialforge sweep list"):
+        catalog.get_sweep("zzz")
+    with pytest.raises(NotFoundError):
+        catalog.get_sweep("%")  # LIKE wildcards are escaped
+
+
+def test_list_is_newest_first(catalog: Catalog) -> None:
+    ids = [new_sweep_id() for _ in range(3)]
+    for sweep_id in ids:
+        catalog.add_sweep(_record(sweep_id))
+    assert [r.id for r in catalog.list_sweeps()] == ids[::-1]
+    assert len(catalog.list_sweeps(limit=2)) == 2
+    assert len(set(ids)) == 3

@@ -1,0 +1,120 @@
+"""Sweeps through the CLI on real Ray, MLflow (sqlite) and SQLAlchemy, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from sweep_records import assert_finished_sweep, only_sweep, stores, trial_runs
+
+from support import run_cli
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("job", ["cnn_digits", "mlp_digits"])
+def test_a_small_sweep_of_each_job(job: str, home: Path, ray_address: str) -> None:
+    done = run_cli("sweep", "run", f"jobs/{job}.yaml", "search.trials=4", "train.epochs=2",
+                   home=home, ray_address=ray_address)
+    assert done.returncode == 0, done.stderr
+    record = assert_finished_sweep(home, trials=4, epochs=2)
+    assert f"sweep {record.id} finished" in done.stdout
+    assert "trials 4/4 done" in done.stderr, "progress is shown"
+
+    listing = run_cli("sweep", "list", home=home)
+    assert record.id in listing.stdout and "finished" in listing.stdout
+    shown = run_cli("sweep", "show", record.id[:5], home=home)
+    assert shown.returncode == 0, shown.stderr
+    assert record.mlflow_parent_run_id in shown.stdout
+    assert shown.stdout.count("trial_") == 4
+    models = run_cli("model", "list", home=home)
+    assert f"digits-{job.split('_')[0]}" in models.stdout and "champion" in models.stdout
+
+
+def test_torchtrainer_path_with_two_ddp_workers(home: Path, ray_address: str) -> None:
+    done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "train.workers=2",
+                   "search.trials=2", "train.epochs=2", home=home, ray_address=ray_address)
+    assert done.returncode == 0, done.stderr
+    assert_finished_sweep(home, trials=2, epochs=2)
+
+
+def test_diverging_trials_are_recorded_and_the_sweep_goes_on(
+    home: Path, ray_address: str
+) -> None:
+    done = run_cli(
+        "sweep", "run", "jobs/mlp_digits.yaml", "search.trials=6", "train.epochs=2",
+        "train.optimizer=sgd", "search.space={lr: {choice: [0.05, 1.0e8]}}",
+        home=home, ray_address=ray_address,
+    )
+    assert done.returncode == 0, done.stderr
+    record = assert_finished_sweep(home, trials=6, epochs=2)
+    _, children = trial_runs(home, record)
+    diverged = [r for r in children if r.data.tags["trialforge.state"] == "diverged"]
+    healthy = [r for r in children if r.data.tags["trialforge.state"] == "completed"]
+    assert diverged and healthy
+    for run in diverged:
+        assert run.info.status == "FAILED"
+        assert "non-finite" in run.data.tags["trialforge.reason"]
+        assert run.data.params["train.lr"] == "100000000.0"
+    assert record.best_value > 0.8
+
+
+USER_NETS = '''
+import torch.nn as nn
+
+def tiny(*, input_shape, num_classes, hidden=16):
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, hidden), nn.ReLU(),
+                         nn.Linear(hidden, num_classes))
+
+class _Broken(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("boom: this layer is broken")
+
+def broken(*, input_shape, num_classes):
+    return nn.Sequential(nn.Linear(1, 1), _Broken())
+'''
+
+
+def test_a_users_own_builder_runs_on_ray_workers(
+    tmp_path: Path, home: Path, ray_address: str
+) -> None:
+    (tmp_path / "user_nets.py").write_text(USER_NETS)
+    (tmp_path / "spec.yaml").write_text(
+        "name: own-net\nmodel: {family: 'user_nets:tiny'}\n"
+        "search: {trials: 2, space: {hidden: {int: [8, 32]}}}\n"
+    )
+    done = run_cli("sweep", "run", "spec.yaml", "train.epochs=1", home=home,
+                   ray_address=ray_address, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = assert_finished_sweep(home, trials=2, epochs=1)
+    _, children = trial_runs(home, record)
+    assert {r.data.params["model.family"] for r in children} == {"user_nets:tiny"}
+
+
+def test_trials_that_crash_fail_the_sweep_with_their_error(
+    tmp_path: Path, home: Path, ray_address: str
+) -> None:
+    (tmp_path / "user_nets.py").write_text(USER_NETS)
+    (tmp_path / "spec.yaml").write_text(
+        "name: broken-net\nmodel: {family: 'user_nets:broken'}\n"
+        "train: {epochs: 1, max_failures: 0}\n"
+        "search: {trials: 2, space: {lr: {loguniform: [0.001, 0.1]}}}\n"
+    )
+    done = run_cli("sweep", "run", "spec.yaml", home=home, ray_address=ray_address, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "error: no trial reported a finite val_accuracy (2 failed" in done.stderr
+    assert "boom: this layer is broken" in done.stderr
+    record = only_sweep(home)
+    assert record.state == "failed" and "boom" in (record.error or "")
+    parent, children = trial_runs(home, record)
+    assert parent.info.status == "FAILED"
+    assert len(children) == 2
+    for run in children:
+        assert run.info.status == "FAILED"
+        assert run.data.tags["trialforge.state"] == "failed"
+        assert "boom: this layer is broken" in run.data.tags["trialforge.reason"]
+    _, tracking_uri = stores(home)
+    assert not MlflowClient(tracking_uri).search_runs(
+        [record.mlflow_experiment_id], "attributes.status = 'RUNNING'"
+    )

@@ -1,0 +1,162 @@
+"""The sweep spec: defaults, overrides, the search space, and every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trialforge import SpecError, SweepSpec, load_spec, parse_spec
+from trialforge.spec import CNNConfig, LogUniform, MLPConfig, apply_overrides
+
+
+def test_an_empty_spec_is_a_complete_sweep() -> None:
+    spec = parse_spec({})
+    assert isinstance(spec.model, CNNConfig)
+    assert spec.data.dataset == "digits"
+    assert spec.search.metric == "val_accuracy"
+    assert spec.search.direction == "max"
+    assert spec.search.scheduler.type == "asha"
+    assert spec.register.alias == "champion"
+    assert spec.model_name == spec.name
+
+
+def test_mode_follows_the_metric_unless_given() -> None:
+    assert parse_spec({"search": {"metric": "val_loss"}}).search.direction == "min"
+    assert parse_spec({"search": {"metric": "val_loss", "mode": "max"}}).search.direction == "max"
+
+
+def test_overrides_parse_values_as_yaml_and_create_sections() -> None:
+    raw = {"train": {"epochs": 12}}
+    result = apply_overrides(raw, ["train.epochs=3", "model.family=mlp", "search.space.lr="
+                                   "{loguniform: [0.001, 0.1]}", "model.batchnorm=true"])
+    assert result == {
+        "train": {"epochs": 3},
+        "model": {"family": "mlp", "batchnorm": True},
+        "search": {"space": {"lr": {"loguniform": [0.001, 0.1]}}},
+    }
+    assert raw == {"train": {"epochs": 12}}, "overrides must not change the input"
+
+
+def test_space_keys_become_dotted_knob_paths() -> None:
+    spec = parse_spec({"search": {"space": {
+        "lr": {"loguniform": [1e-4, 1e-1]},
+        "model.dropout": {"uniform": [0.0, 0.5]},
+        "conv_blocks": {"int": [1, 3]},
+        "activation": {"choice": ["relu", "tanh"]},
+    }}})
+    assert list(spec.search.space) == [
+        "train.lr", "model.dropout", "model.conv_blocks", "model.activation"
+    ]
+    assert isinstance(spec.search.space["train.lr"], LogUniform)
+
+
+def test_with_params_sets_knobs_and_validates_them() -> None:
+    spec = parse_spec({"model": {"family": "mlp"}})
+    trial = spec.with_params({"model.depth": 3, "train.lr": 0.01, "model.activation": "gelu"})
+    assert isinstance(trial.model, MLPConfig)
+    assert (trial.model.depth, trial.train.lr, trial.model.activation) == (3, 0.01, "gelu")
+    assert spec.model.depth == 2, "the sweep's own spec is unchanged"
+    assert trial.trial_params()["model.depth"] == 3
+
+
+def test_spec_round_trips_through_yaml(tmp_path: Path) -> None:
+    spec = load_spec(Path(__file__).parents[1] / "jobs" / "cnn_digits.yaml")
+    path = tmp_path / "again.yaml"
+    path.write_text(spec.to_yaml())
+    assert load_spec(path) == spec
+
+
+BAD_SPECS = [
+    # (overrides, words the message must contain)
+    (["train.epochs=0"], ["train.epochs", "greater than or equal to 1"]),
+    (["train.epochs=many"], ["train.epochs", "valid integer"]),
+    (["train.epoch=3"], ["train: unknown field 'epoch'", "did you mean 'epochs'", "allowed:"]),
+    (["colour=red"], ["unknown field 'colour'", "allowed:", "search"]),
+    (["model.family=transformer"], ["model.family", "unknown family", "mlp, cnn"]),
+    (["model.family=mlp", "model.conv_blocks=2"], ["model: unknown field 'conv_blocks'"]),
+    (["model.activation=swish"], ["model.activation", "'relu'", "'leaky_relu'"]),
+    (["model.init=orthogonal"], ["model.init", "'xavier'", "'he'"]),
+    (["model.dropout=1.0"], ["model.dropout", "less than 1"]),
+    (["data.dataset=mnist"], ["data.dataset", "'digits'"]),
+    (["data.val_fraction=0"], ["data.val_fraction", "greater than 0"]),
+    (["train.optimizer=rmsprop"], ["train.optimizer", "'adam'", "'sgd'"]),
+    (["search.metric=f1"], ["search.metric", "unknown metric 'f1'", "val_accuracy"]),
+    (["search.mode=maximize"], ["search.mode", "'min' or 'max'"]),
+    (["search.scheduler.type=pbt"], ["search.scheduler.type", "'asha'", "'median'"]),
+    (["search.scheduler.reduction_factor=1"], ["search.scheduler.reduction_factor"]),
+    (["search.trials=0"], ["search.trials"]),
+    (["search.space.lr={loguniform: [0.1, 0.01]}"], ["search.space.lr", "must be below high"]),
+    (["search.space.lr={loguniform: [0.0, 0.1]}"], ["search.space.lr", "> 0 on a log scale"]),
+    (["search.space.lr={loguniform: [-1, 0.1]}"], ["search.space.lr", "> 0 on a log scale"]),
+    (["search.space.dropout={uniform: [0.3, 0.3]}"], ["search.space.dropout", "below high"]),
+    (["search.space.conv_blocks={int: [3, 1]}"], ["search.space.conv_blocks", "below high"]),
+    (["search.space.lr={loguniform: [0.1]}"], ["search.space.lr", "[low, high]"]),
+    (["search.space.activation={choice: []}"], ["search.space.activation", "at least 1"]),
+    (["search.space.activation={choice: [relu, relu]}"], ["distinct"]),
+    (["search.space.activation={choice: [relu, swish]}"],
+     ["search.space.activation", "'swish'", "model.activation", "'tanh'"]),
+    (["search.space.dropout={uniform: [0.0, 1.5]}"], ["search.space.dropout", "model.dropout"]),
+    (["search.space.depth={int: [1, 3]}"], ["unknown parameter 'depth'", "model.conv_blocks"]),
+    (["search.space.lr={normal: [0, 1]}"], ["search.space.lr", "loguniform, uniform, int, choice"]),
+    (["search.space.lr=0.01"], ["search.space.lr", "loguniform, uniform, int, choice"]),
+    (["register.alias=latest"], ["register.alias", "not allowed"]),
+    (["name=has space"], ["name", "pattern"]),
+    (["model.family=no_such_module:net"], ["model.family", "cannot import 'no_such_module'"]),
+    (["model.family=os.path:join"], ["model.family", "must accept"]),
+    (["train"], ["override 'train'", "key=value"]),
+    (["=3"], ["key=value"]),
+]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), BAD_SPECS, ids=lambda v: str(v)[:60])
+def test_bad_spec_names_the_field_and_the_fix(overrides: list[str], expected: list[str]) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec({"name": "bad"}, overrides)
+    message = str(caught.value)
+    assert "\n" not in message, "one line"
+    for words in expected:
+        assert words in message, f"{words!r} not in {message!r}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: [unclosed", r"not valid YAML \(line \d"),
+        ("- a\n- list\n", "top level must be a mapping"),
+        ("train:\n  epochs: 3\n epochs: 4\n", "not valid YAML"),
+    ],
+)
+def test_bad_yaml_is_one_clear_error(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError, match=expected):
+        load_spec(path)
+
+
+def test_missing_spec_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "nope.yaml")
+
+
+def test_a_users_builder_takes_its_own_knobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my_nets.py").write_text(
+        "import torch.nn as nn\n"
+        "def tiny(*, input_shape, num_classes, hidden=8):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.ReLU(),\n"
+        "                         nn.Linear(hidden, num_classes))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = parse_spec({"model": {"family": "my_nets:tiny", "hidden": 4},
+                       "search": {"space": {"hidden": {"int": [2, 16]}}}})
+    assert list(spec.search.space) == ["model.hidden"]
+    assert spec.with_params({"model.hidden": 12}).model.model_dump() == {
+        "family": "my_nets:tiny", "hidden": 12}
+    with pytest.raises(SpecError, match="must accept"):
+        parse_spec({"model": {"family": "my_nets:tiny", "width": 4}})
+
+
+def test_defaults_validate() -> None:
+    assert SweepSpec() == parse_spec({})
