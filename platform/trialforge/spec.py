@@ -376,8 +376,10 @@ class SweepSpec(_Section):
                 return key
         else:
             for section in _SEARCHABLE_SECTIONS:
-                if self._has_field(section, key):
+                if key != "family" and key in type(getattr(self, section)).model_fields:
                     return f"{section}.{key}"
+            if isinstance(self.model, CustomModelConfig):
+                return f"model.{key}"  # a user's builder takes any other knob
         raise ValueError(
             f"search.space: unknown parameter {key!r}; searchable: {', '.join(self.knobs())}"
         )

@@ -72,14 +72,15 @@ class _Broken(nn.Module):
         raise RuntimeError("boom: this layer is broken")
 
 def broken(*, input_shape, num_classes):
-    return nn.Sequential(nn.Linear(1, 1), _Broken())
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, num_classes), _Broken())
 '''
 
 
 def test_a_users_own_builder_runs_on_ray_workers(
-    tmp_path: Path, home: Path, ray_address: str
+    tmp_path: Path, home: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "user_nets.py").write_text(USER_NETS)
+    monkeypatch.syspath_prepend(str(tmp_path))  # to load the registered model here
     (tmp_path / "spec.yaml").write_text(
         "name: own-net\nmodel: {family: 'user_nets:tiny'}\n"
         "search: {trials: 2, space: {hidden: {int: [8, 32]}}}\n"
@@ -118,3 +119,49 @@ def test_trials_that_crash_fail_the_sweep_with_their_error(
     assert not MlflowClient(tracking_uri).search_runs(
         [record.mlflow_experiment_id], "attributes.status = 'RUNNING'"
     )
+
+
+CRASH_ONCE = '''
+import os
+import torch.nn as nn
+
+MARKER = {marker!r}
+
+class _DieOnce(nn.Module):
+    calls = 0
+
+    def forward(self, x):
+        _DieOnce.calls += 1
+        if _DieOnce.calls == 30 and not os.path.exists(MARKER):  # mid-way through epoch 2
+            open(MARKER, "w").close()
+            os._exit(1)  # the trial's process dies, as when its node is lost
+        return x
+
+def crash_once(*, input_shape, num_classes):
+    return nn.Sequential(_DieOnce(), nn.Flatten(), nn.Linear(64, 32), nn.ReLU(),
+                         nn.Linear(32, num_classes))
+'''
+
+
+def test_a_trial_whose_process_dies_resumes_from_its_checkpoint(
+    tmp_path: Path, home: Path, ray_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "crashed"
+    (tmp_path / "crashy_nets.py").write_text(CRASH_ONCE.format(marker=str(marker)))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "spec.yaml").write_text(
+        "name: crash-once\nmodel: {family: 'crashy_nets:crash_once'}\n"
+        "train: {epochs: 3, max_failures: 1}\n"
+        "search: {trials: 1, space: {lr: {loguniform: [0.001, 0.01]}}}\n"
+    )
+    done = run_cli("sweep", "run", "spec.yaml", home=home, ray_address=ray_address, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert marker.exists(), "the trial's process died once"
+    record = assert_finished_sweep(home, trials=1, epochs=3)
+    _, children = trial_runs(home, record)
+    (run,) = children
+    assert run.data.tags["trialforge.state"] == "completed"
+    _, tracking_uri = stores(home)
+    history = MlflowClient(tracking_uri).get_metric_history(run.info.run_id, "train_loss")
+    # Epoch 1 was checkpointed before the crash and is not trained again; 2 and 3 follow.
+    assert [m.step for m in history] == [1, 2, 3]

@@ -34,6 +34,9 @@ class RecordingSession:
     def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
         return values
 
+    def sync_buffers(self, model: nn.Module) -> None:
+        pass
+
     def restored_checkpoint(self) -> dict[str, Any] | None:
         return self.restore
 

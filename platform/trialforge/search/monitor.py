@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -135,8 +136,12 @@ class TrialMonitor(Callback):
 
 def _error_summary(trial: Any) -> str:
     """The exception line of a failed trial's traceback, and where the full one is."""
-    text = trial.get_error() or ""
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    text = ""
+    # The driver's copy is written before this callback runs; the synced one may not be yet.
+    if trial.error_file and Path(trial.error_file).exists():
+        text = Path(trial.error_file).read_text()
+    text = text or str(trial.get_error() or "")
+    lines = [line for line in text.strip().splitlines() if line.strip()]
     last = lines[-1] if lines else "unknown error"
     where = f" (traceback: {trial.error_file})" if trial.error_file else ""
     return f"{last}{where}"

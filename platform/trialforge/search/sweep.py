@@ -7,6 +7,7 @@ no catalog row stays `running` and no MLflow run stays RUNNING after `run_sweep`
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -16,7 +17,6 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.search.optuna import OptunaSearch
 
 from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
 from trialforge.errors import SweepFailedError
@@ -25,6 +25,7 @@ from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.monitor import Progress, TrialMonitor
 from trialforge.search.runtime import cluster_cpus, connect_ray
 from trialforge.search.schedulers import build_scheduler
+from trialforge.search.searcher import OptunaSearcher, fail_running_trials
 from trialforge.search.space import to_optuna
 from trialforge.spec import SweepSpec
 from trialforge.tracking import SweepTracker, TrackingTarget
@@ -98,7 +99,7 @@ def run_sweep(
         owns_ray = connect_ray(spec)
         monitor = TrialMonitor(progress, tracker, target, on_progress)
         results = _tuner(spec, sweep_id, home, target, monitor).fit()
-        tracker.close_open_trials(target, "the sweep ended while this trial was running")
+        _close_open_trials(tracker, target, home, sweep_id, "the sweep ended with it running")
         best = _best_trial(results, spec)
         if best is None:
             raise SweepFailedError(_no_result_message(results, progress))
@@ -131,7 +132,7 @@ def run_sweep(
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
         if tracker is not None and target is not None:
-            tracker.close_open_trials(target, f"sweep {state.value}: {error}")
+            _close_open_trials(tracker, target, home, sweep_id, f"sweep {state.value}: {error}")
             tracker.finish(target, state.value, {}, {}, error=error)
         catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
         raise
@@ -156,13 +157,13 @@ def _tuner(
         # Each trial starts its own worker group; more at once than the CPUs hold would wait
         # on each other until Train's start-up times out.
         concurrency = max(1, min(concurrency, cluster_cpus() // spec.train.workers))
-    searcher = OptunaSearch(
+    searcher = OptunaSearcher(
         space=to_optuna(search.space),
         metric=search.metric,
         mode=search.direction,
         sampler=_sampler(spec),
         study_name=study_name(sweep_id),
-        storage=optuna.storages.RDBStorage(home.db_url, engine_kwargs=_engine_kwargs(home)),
+        storage=_optuna_storage(home),
     )
     return tune.Tuner(
         trainable,
@@ -188,6 +189,16 @@ def _tuner(
     )
 
 
+def _close_open_trials(
+    tracker: SweepTracker, target: TrackingTarget, home: Home, sweep_id: str, reason: str
+) -> None:
+    """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over."""
+    tracker.close_open_trials(target, reason)
+    # KeyError: the study was never created, the sweep failed before its first trial.
+    with contextlib.suppress(KeyError):
+        fail_running_trials(_optuna_storage(home), study_name(sweep_id))
+
+
 def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
@@ -203,8 +214,9 @@ def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     )
 
 
-def _engine_kwargs(home: Home) -> dict[str, Any]:
-    return {"connect_args": {"timeout": 30}} if home.db_url.startswith("sqlite") else {}
+def _optuna_storage(home: Home) -> optuna.storages.RDBStorage:
+    engine_kwargs = {"connect_args": {"timeout": 30}} if home.db_url.startswith("sqlite") else {}
+    return optuna.storages.RDBStorage(home.db_url, engine_kwargs=engine_kwargs)
 
 
 def _best_trial(results: tune.ResultGrid, spec: SweepSpec) -> BestTrial | None:

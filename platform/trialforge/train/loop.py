@@ -59,6 +59,7 @@ def train_loop(spec: SweepSpec, session: TrialSession) -> None:
                 state="diverged",
             )
             return
+        session.sync_buffers(_unwrap(model))
         val_loss, val_accuracy = evaluate(_unwrap(model), loss_fn, data, session)
         metrics = {
             "epoch": epoch,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # What is sent with every report besides the metrics.
 RUN_ID_KEY = "mlflow_run_id"
 STATE_KEY = "trial_state"
+BEST_KEY = "best_value"  # in a checkpoint: the trial's best objective so far
 
 
 class TrialSession(Protocol):
@@ -38,6 +39,10 @@ class TrialSession(Protocol):
 
     def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
         """Sum a tensor over all workers (identity with one worker)."""
+        ...
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        """Give every worker rank 0's buffers (BatchNorm statistics), which its checkpoint has."""
         ...
 
     def restored_checkpoint(self) -> dict[str, Any] | None:
@@ -76,12 +81,17 @@ class TrackedSession:
     def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
         return values
 
+    def sync_buffers(self, model: nn.Module) -> None:
+        return None
+
     def restored_checkpoint(self) -> dict[str, Any] | None:
         checkpoint = self._ray_checkpoint()
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as directory:
-            return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+            state = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+        self.best = state.get(BEST_KEY)
+        return state
 
     def report(
         self,
@@ -90,23 +100,24 @@ class TrackedSession:
         state: str = "running",
     ) -> None:
         payload: dict[str, Any] = {**metrics, STATE_KEY: state}
+        improved = checkpoint is not None and self._improves(metrics.get(self.metric, math.nan))
+        if improved:
+            self.best = metrics[self.metric]
         with tempfile.TemporaryDirectory(prefix="trialforge-ckpt-") as directory:
             path = None
             if checkpoint is not None and self.rank == 0:
-                path = save_checkpoint(checkpoint, Path(directory) / CHECKPOINT_FILE)
+                # The best value so far travels with the checkpoint: a resumed trial must not
+                # take its first epoch after the restart for its best.
+                state_to_save = {**checkpoint, BEST_KEY: self.best}
+                path = save_checkpoint(state_to_save, Path(directory) / CHECKPOINT_FILE)
             if self.run is not None:
                 payload[RUN_ID_KEY] = self.run.run_id
-                self._log(self.run, metrics, path)
+                epoch = int(metrics["epoch"])
+                self.run.log_epoch(epoch, {k: v for k, v in metrics.items() if k != "epoch"})
+                if improved and path is not None:
+                    self.run.log_best_checkpoint(path, epoch)
             # Ray copies the checkpoint to the trial's storage before this returns.
             self._ray_report(payload, directory if path else None)
-
-    def _log(self, run: TrialRun, metrics: dict[str, float], checkpoint_path: Path | None) -> None:
-        epoch = int(metrics["epoch"])
-        run.log_epoch(epoch, {k: v for k, v in metrics.items() if k != "epoch"})
-        value = metrics.get(self.metric, math.nan)
-        if checkpoint_path is not None and self._improves(value):
-            self.best = value
-            run.log_best_checkpoint(checkpoint_path, epoch)
 
     def _improves(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -159,6 +170,13 @@ class TrainSession(TrackedSession):
         if self.world_size > 1:
             torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.SUM)
         return values
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        # Each worker updates BatchNorm's running statistics on its own shard; evaluating with
+        # rank 0's makes the reported metrics those of the model rank 0 checkpoints.
+        if self.world_size > 1:
+            for buffer in model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
 
     def _ray_report(self, payload: dict[str, Any], checkpoint_dir: str | None) -> None:
         import ray.train

@@ -1,0 +1,38 @@
+"""Optuna as Tune's searcher, with the study kept in SQL and no trial left RUNNING."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+
+class OptunaSearcher(OptunaSearch):
+    """Ray's `OptunaSearch`, telling Optuna a diverged trial (non-finite objective) FAILED.
+
+    Ray passes the NaN on; Optuna refuses it, Ray swallows the error, and the trial stays
+    RUNNING in the study forever. As FAIL, TPE leaves it out of its model.
+    """
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if result is not None and not _finite(result.get(str(self.metric))):
+            result, error = None, True
+        super().on_trial_complete(trial_id, result=result, error=error)
+
+
+def fail_running_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    """Mark trials still RUNNING in the study as FAIL (their worker died); return how many."""
+    study_id = storage.get_study_id_from_name(study_name)
+    running = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in running:
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(running)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
