@@ -159,10 +159,11 @@ def _print_result(result: SweepResult, home: Home) -> None:
             f"alias {result.model.alias} -> {result.model.uri}",
             highlight=False,
         )
-    out.print(
-        f"MLflow: experiment {result.experiment_id}, sweep run {result.parent_run_id} "
-        f"({home.tracking_uri})",
-    )
+    if result.parent_run_id:
+        out.print(
+            f"MLflow: experiment {result.experiment_id}, sweep run {result.parent_run_id} "
+            f"({home.tracking_uri})",
+        )
     out.print(f"details: trialforge sweep show {result.sweep_id}")
 
 

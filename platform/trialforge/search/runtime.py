@@ -12,9 +12,6 @@ import ray
 from trialforge.models import BUILTIN_FAMILIES
 from trialforge.spec import SweepSpec
 
-# Train V2 polls its workers every 2 s by default and each report waits for the poll.
-TRAIN_POLL_INTERVAL_S = "0.1"
-
 
 def connect_ray(spec: SweepSpec) -> bool:
     """Start or join Ray for a sweep of `spec`; True if this call started it (and owns it)."""
@@ -23,9 +20,7 @@ def connect_ray(spec: SweepSpec) -> bool:
     if ray.is_initialized():
         return False
     needs_workers = spec.train.workers > 1 or spec.train.use_gpu
-    runtime_env: dict[str, object] = {
-        "env_vars": {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": TRAIN_POLL_INTERVAL_S}
-    }
+    runtime_env: dict[str, object] = {}
     if modules := user_code(spec):
         runtime_env["py_modules"] = modules
     ray.init(

@@ -14,8 +14,14 @@ class OptunaSearcher(OptunaSearch):
     """Ray's `OptunaSearch`, telling Optuna a diverged trial (non-finite objective) FAILED.
 
     Ray passes the NaN on; Optuna refuses it, Ray swallows the error, and the trial stays
-    RUNNING in the study forever. As FAIL, TPE leaves it out of its model.
+    RUNNING in the study forever. As FAIL, TPE leaves it out of its model. Also keeps
+    per-epoch values out of the study (see `on_trial_result`).
     """
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # Per-epoch values stay out of the study: learning curves live in MLflow, TPE does not
+        # read them, and ASHA (not Optuna's pruner) stops trials. One SQL write less an epoch.
+        return None
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +52,10 @@ class SweepResult:
     progress: Progress
     best: BestTrial | None
     model: RegisteredVersion | None
-    experiment_id: str
-    parent_run_id: str
+    experiment_id: str | None
+    parent_run_id: str | None
     seconds: float
+    phases: dict[str, float]
 
 
 def study_name(sweep_id: str) -> str:
@@ -65,20 +66,27 @@ def run_sweep(
     spec: SweepSpec,
     home: Home | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    *,
+    track: bool = True,
 ) -> SweepResult:
-    """Run the sweep `spec` describes and return its outcome (see `SweepResult`)."""
+    """Run the sweep `spec` describes and return its outcome (see `SweepResult`).
+
+    `track=False` skips MLflow (no runs, no registered model); the catalog still records it.
+    """
     home = (home or resolve_home()).create()
-    started = time.monotonic()
-    catalog = Catalog(home.db_url)
-    sweep_id = new_sweep_id()
-    catalog.add_sweep(
-        SweepRecord(
-            id=sweep_id, name=spec.name, spec_yaml=spec.to_yaml(), family=spec.model.family,
-            state=SweepState.RUNNING.value, created_at=utcnow(), study_name=study_name(sweep_id),
-            ray_storage_path=str(home.ray_results / sweep_id), metric=spec.search.metric,
-            mode=spec.search.direction, trials_total=spec.search.trials,
+    phases = Phases()
+    with phases("stores"):
+        catalog = Catalog(home.db_url)
+        sweep_id = new_sweep_id()
+        catalog.add_sweep(
+            SweepRecord(
+                id=sweep_id, name=spec.name, spec_yaml=spec.to_yaml(), family=spec.model.family,
+                state=SweepState.RUNNING.value, created_at=utcnow(),
+                study_name=study_name(sweep_id), ray_storage_path=str(home.ray_results / sweep_id),
+                metric=spec.search.metric, mode=spec.search.direction,
+                trials_total=spec.search.trials,
+            )
         )
-    )
     progress = Progress(
         total=spec.search.trials, metric=spec.search.metric, mode=spec.search.direction,
         max_epochs=spec.train.epochs,
@@ -87,38 +95,45 @@ def run_sweep(
     target: TrackingTarget | None = None
     owns_ray = False
     try:
-        tracker = SweepTracker(home.tracking_uri)
-        target = tracker.start(
-            spec.name, sweep_id, spec.to_yaml(),
-            artifact_root=home.artifacts if home.embedded_tracking else None,
-        )
-        catalog.update_sweep(
-            sweep_id, mlflow_experiment_id=target.experiment_id,
-            mlflow_parent_run_id=target.parent_run_id,
-        )
-        owns_ray = connect_ray(spec)
-        monitor = TrialMonitor(progress, tracker, target, on_progress)
-        results = _tuner(spec, sweep_id, home, target, monitor).fit()
-        _close_open_trials(tracker, target, home, sweep_id, "the sweep ended with it running")
+        if track:
+            with phases("stores"):
+                tracker = SweepTracker(home.tracking_uri)
+                target = tracker.start(
+                    spec.name, sweep_id, spec.to_yaml(),
+                    artifact_root=home.artifacts if home.embedded_tracking else None,
+                )
+                catalog.update_sweep(
+                    sweep_id, mlflow_experiment_id=target.experiment_id,
+                    mlflow_parent_run_id=target.parent_run_id,
+                )
+        with phases("ray"):
+            owns_ray = connect_ray(spec)
+        with phases("search"):
+            monitor = TrialMonitor(progress, tracker, target, on_progress)
+            results = _tuner(spec, sweep_id, home, target, monitor).fit()
+            _close_open_trials(tracker, target, home, sweep_id, "the sweep ended with it running")
         best = _best_trial(results, spec)
         if best is None:
             raise SweepFailedError(_no_result_message(results, progress))
         model = None
-        if spec.register.enabled and best.run_id:
-            model = register_best_model(
-                tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
-                trial_run_id=best.run_id, spec=spec.with_params(best.params),
-                value=best.value, sweep_id=sweep_id,
+        if target is not None and spec.register.enabled and best.run_id:
+            with phases("register"):
+                model = register_best_model(
+                    tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
+                    trial_run_id=best.run_id, spec=spec.with_params(best.params),
+                    value=best.value, sweep_id=sweep_id,
+                )
+        if tracker is not None and target is not None:
+            tracker.finish(
+                target, SweepState.FINISHED.value,
+                summary={f"best_{spec.search.metric}": best.value,
+                         "epochs_trained": progress.epochs,
+                         "trials_completed": progress.completed,
+                         "trials_stopped_early": progress.stopped_early,
+                         "trials_failed": progress.failed + progress.diverged,
+                         "seconds": phases.total()},
+                best_params=best.params,
             )
-        seconds = time.monotonic() - started
-        tracker.finish(
-            target, SweepState.FINISHED.value,
-            summary={f"best_{spec.search.metric}": best.value, "epochs_trained": progress.epochs,
-                     "trials_completed": progress.completed,
-                     "trials_stopped_early": progress.stopped_early,
-                     "trials_failed": progress.failed + progress.diverged, "seconds": seconds},
-            best_params=best.params,
-        )
         catalog.finish_sweep(
             sweep_id, SweepState.FINISHED, best_value=best.value, best_run_id=best.run_id,
             model_version=f"{model.name}/{model.version}" if model else None,
@@ -126,13 +141,15 @@ def run_sweep(
         )
         return SweepResult(
             sweep_id, SweepState.FINISHED, spec, progress, best, model,
-            target.experiment_id, target.parent_run_id, seconds,
+            target.experiment_id if target else None,
+            target.parent_run_id if target else None,
+            phases.total(), dict(phases),
         )
     except BaseException as exc:
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
+        _close_open_trials(tracker, target, home, sweep_id, f"sweep {state.value}: {error}")
         if tracker is not None and target is not None:
-            _close_open_trials(tracker, target, home, sweep_id, f"sweep {state.value}: {error}")
             tracker.finish(target, state.value, {}, {}, error=error)
         catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
         raise
@@ -144,8 +161,31 @@ def run_sweep(
             ray.shutdown()
 
 
+class Phases(dict[str, float]):
+    """Seconds spent in each phase of a sweep (stores, ray, search, register)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = time.monotonic()
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self[name] = self.get(name, 0.0) + time.monotonic() - began
+
+    def total(self) -> float:
+        return time.monotonic() - self._started
+
+
 def _tuner(
-    spec: SweepSpec, sweep_id: str, home: Home, target: TrackingTarget, monitor: TrialMonitor
+    spec: SweepSpec,
+    sweep_id: str,
+    home: Home,
+    target: TrackingTarget | None,
+    monitor: TrialMonitor,
 ) -> tune.Tuner:
     search = spec.search
     context = TrialContext(spec=spec, tracking=target, storage_path=str(home.ray_results))
@@ -157,14 +197,17 @@ def _tuner(
         # Each trial starts its own worker group; more at once than the CPUs hold would wait
         # on each other until Train's start-up times out.
         concurrency = max(1, min(concurrency, cluster_cpus() // spec.train.workers))
-    searcher = OptunaSearcher(
-        space=to_optuna(search.space),
-        metric=search.metric,
-        mode=search.direction,
-        sampler=_sampler(spec),
-        study_name=study_name(sweep_id),
-        storage=_optuna_storage(home),
-    )
+    # Without a space every trial trains the spec as written: nothing for Optuna to sample.
+    searcher = None
+    if search.space:
+        searcher = OptunaSearcher(
+            space=to_optuna(search.space),
+            metric=search.metric,
+            mode=search.direction,
+            sampler=_sampler(spec),
+            study_name=study_name(sweep_id),
+            storage=_optuna_storage(home),
+        )
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -190,10 +233,15 @@ def _tuner(
 
 
 def _close_open_trials(
-    tracker: SweepTracker, target: TrackingTarget, home: Home, sweep_id: str, reason: str
+    tracker: SweepTracker | None,
+    target: TrackingTarget | None,
+    home: Home,
+    sweep_id: str,
+    reason: str,
 ) -> None:
     """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over."""
-    tracker.close_open_trials(target, reason)
+    if tracker is not None and target is not None:
+        tracker.close_open_trials(target, reason)
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
         fail_running_trials(_optuna_storage(home), study_name(sweep_id))

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ TAG_STATE = "trialforge.state"
 TAG_REASON = "trialforge.reason"
 TAG_BEST_EPOCH = "trialforge.best_epoch"
 BEST_CHECKPOINT_DIR = "best_checkpoint"
+EPOCH_MARKER = "train_loss"  # a metric every epoch logs: its last step is the last epoch logged
 
 # How each trial state ends its MLflow run.
 _RUN_STATUS = {
@@ -53,11 +56,20 @@ class TrackingTarget:
 
 
 class TrialRun:
-    """The child run of one trial, seen from the trial's single writer."""
+    """The child run of one trial, seen from the trial's single writer.
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    Writes go through one background thread, in order, so an epoch's MLflow write overlaps
+    the trial's report to Ray instead of adding to it; `flush` bounds what is in flight.
+    Epochs a resumed trial trains again (up to `logged_epochs`) are not logged twice: the
+    loop is seeded per epoch, so their values would be the same.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, logged_epochs: int = 0) -> None:
         self.client = client
         self.run_id = run_id
+        self.logged_epochs = logged_epochs
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
+        self._pending: list[Future[None]] = []
 
     @classmethod
     def open(
@@ -74,7 +86,8 @@ class TrialRun:
         if existing:
             run_id = existing[0].info.run_id
             client.update_run(run_id, status="RUNNING")
-            return cls(client, run_id)
+            history = client.get_metric_history(run_id, EPOCH_MARKER)
+            return cls(client, run_id, max((m.step for m in history), default=0))
         run = client.create_run(
             target.experiment_id,
             run_name=trial_name,
@@ -94,18 +107,47 @@ class TrialRun:
     @classmethod
     def attach(cls, tracking_uri: str, run_id: str) -> TrialRun:
         """The run a trial's driver opened, for the worker of rank 0 that logs to it."""
-        return cls(MlflowClient(tracking_uri), run_id)
+        client = MlflowClient(tracking_uri)
+        history = client.get_metric_history(run_id, EPOCH_MARKER)
+        return cls(client, run_id, max((m.step for m in history), default=0))
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Every metric of one epoch in one call."""
+        """Queue every metric of one epoch as one batched call (skipped if already logged)."""
+        if epoch <= self.logged_epochs:
+            return
+        self.logged_epochs = epoch
         now = int(time.time() * 1000)
         batch = [Metric(key, float(value), now, epoch) for key, value in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
+        self._submit(lambda: self.client.log_batch(self.run_id, metrics=batch))
 
-    def log_best_checkpoint(self, path: Path, epoch: int) -> None:
-        """Replace the run's best checkpoint with the one at `path`."""
-        self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
-        self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
+    def log_best_checkpoint(self, folder: Path, epoch: int) -> None:
+        """Queue `folder/checkpoint.pt` as the run's best checkpoint; the folder is then removed."""
+
+        def upload() -> None:
+            try:
+                for path in folder.iterdir():
+                    self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
+                self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+        self._submit(upload)
+
+    def flush(self) -> None:
+        """Block until every queued write is done; raise the first that failed."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Finish every queued write and stop the writer thread (the trial is over)."""
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown(wait=True)
+
+    def _submit(self, write: Callable[[], object]) -> None:
+        self._pending.append(self._writer.submit(write))  # type: ignore[arg-type]
 
 
 class SweepTracker:

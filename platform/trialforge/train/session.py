@@ -8,6 +8,7 @@ write the same checkpoints and log the same MLflow run (rank 0 is the only write
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 RUN_ID_KEY = "mlflow_run_id"
 STATE_KEY = "trial_state"
 BEST_KEY = "best_value"  # in a checkpoint: the trial's best objective so far
+METRICS_KEY = "metrics"  # in a checkpoint: the metrics of its epoch
 
 
 class TrialSession(Protocol):
@@ -68,6 +70,9 @@ class TrackedSession:
     rank = 0
     world_size = 1
     device = torch.device("cpu")
+    # Wait for the MLflow write at the end of each report, not at the next one: needed where
+    # a stopped trial's process is killed without warning (TorchTrainer workers).
+    flush_each_report = False
 
     def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
         self.run = run  # None on workers that do not write
@@ -91,6 +96,10 @@ class TrackedSession:
         with checkpoint.as_directory() as directory:
             state = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
         self.best = state.get(BEST_KEY)
+        if self.run is not None and METRICS_KEY in state:
+            # Ray kept this epoch's checkpoint; if its MLflow write was lost with the process,
+            # it is written now (a no-op when MLflow has it).
+            self.run.log_epoch(int(state["epoch"]), _without_epoch(state[METRICS_KEY]))
         return state
 
     def report(
@@ -99,25 +108,34 @@ class TrackedSession:
         checkpoint: dict[str, Any] | None = None,
         state: str = "running",
     ) -> None:
+        # Write order keeps MLflow complete across a crash: the previous epoch's write is done
+        # before this epoch's checkpoint reaches Ray, and the checkpoint carries its metrics.
+        if self.run is not None:
+            self.run.flush()
         payload: dict[str, Any] = {**metrics, STATE_KEY: state}
         improved = checkpoint is not None and self._improves(metrics.get(self.metric, math.nan))
         if improved:
             self.best = metrics[self.metric]
-        with tempfile.TemporaryDirectory(prefix="trialforge-ckpt-") as directory:
-            path = None
+        folder = Path(tempfile.mkdtemp(prefix="trialforge-ckpt-"))
+        path = None
+        try:
             if checkpoint is not None and self.rank == 0:
-                # The best value so far travels with the checkpoint: a resumed trial must not
-                # take its first epoch after the restart for its best.
-                state_to_save = {**checkpoint, BEST_KEY: self.best}
-                path = save_checkpoint(state_to_save, Path(directory) / CHECKPOINT_FILE)
+                state_to_save = {**checkpoint, BEST_KEY: self.best, METRICS_KEY: metrics}
+                path = save_checkpoint(state_to_save, folder / CHECKPOINT_FILE)
             if self.run is not None:
                 payload[RUN_ID_KEY] = self.run.run_id
-                epoch = int(metrics["epoch"])
-                self.run.log_epoch(epoch, {k: v for k, v in metrics.items() if k != "epoch"})
-                if improved and path is not None:
-                    self.run.log_best_checkpoint(path, epoch)
-            # Ray copies the checkpoint to the trial's storage before this returns.
-            self._ray_report(payload, directory if path else None)
+                self.run.log_epoch(int(metrics["epoch"]), _without_epoch(metrics))
+            # Ray copies the checkpoint into the trial's storage before this returns.
+            self._ray_report(payload, str(folder) if path else None)
+            if self.flush_each_report and self.run is not None:
+                self.run.flush()
+        finally:
+            # Also when Ray stops the trial inside the report (SystemExit): the best
+            # checkpoint still reaches MLflow, and the folder is always cleaned up.
+            if improved and path is not None and self.run is not None:
+                self.run.log_best_checkpoint(folder, int(metrics["epoch"]))
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _improves(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -150,6 +168,8 @@ class TuneSession(TrackedSession):
 
 class TrainSession(TrackedSession):
     """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU."""
+
+    flush_each_report = True
 
     def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
         import ray.train
@@ -188,3 +208,7 @@ class TrainSession(TrackedSession):
         import ray.train
 
         return ray.train.get_checkpoint()
+
+
+def _without_epoch(metrics: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in metrics.items() if key != "epoch"}

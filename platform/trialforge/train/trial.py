@@ -7,6 +7,7 @@ a `TorchTrainer` (DDP) and forwards its workers' reports to Tune.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from trialforge.train.session import TrainSession, TuneSession
 # even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
 # refuses an empty request, so it reserves some memory instead.
 DRIVER_RESOURCES = {"cpu": 0.0, "memory": 64 * 2**20}
+TRAIN_POLL_INTERVAL_S = "0.05"
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,14 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             params=spec.trial_params(),
         )
     metric, mode = spec.search.metric, spec.search.direction
-    if runs_in_process(spec):
-        train_loop(spec, TuneSession(run, metric, mode))
-    else:
-        _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+    try:
+        if runs_in_process(spec):
+            train_loop(spec, TuneSession(run, metric, mode))
+        else:
+            _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+    finally:
+        if run is not None:
+            run.close()  # also when the scheduler stops the trial (SystemExit in a report)
 
 
 def _fit_torch_trainer(
@@ -69,6 +75,9 @@ def _fit_torch_trainer(
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
+    # Train V2's controller polls its workers every 2 s by default, and each report waits for
+    # the poll; fit() passes this variable on to the controller it starts.
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_INTERVAL_S)
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={
@@ -98,4 +107,8 @@ def _train_worker(config: dict[str, Any]) -> None:
     spec: SweepSpec = config["spec"]
     writes = ray.train.get_context().get_world_rank() == 0 and config["run_id"]
     run = TrialRun.attach(config["tracking_uri"], config["run_id"]) if writes else None
-    train_loop(spec, TrainSession(run, spec.search.metric, spec.search.direction))
+    try:
+        train_loop(spec, TrainSession(run, spec.search.metric, spec.search.direction))
+    finally:
+        if run is not None:
+            run.close()
