@@ -37,6 +37,9 @@ class RecordingSession:
     def sync_buffers(self, model: nn.Module) -> None:
         pass
 
+    def check_stopped(self) -> None:
+        pass
+
     def restored_checkpoint(self) -> dict[str, Any] | None:
         return self.restore
 

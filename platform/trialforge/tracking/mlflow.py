@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +56,6 @@ class TrackingTarget:
 class TrialRun:
     """The child run of one trial, seen from the trial's single writer.
 
-    Writes go through one background thread, in order, so an epoch's MLflow write overlaps
-    the trial's report to Ray instead of adding to it; `flush` bounds what is in flight.
     Epochs a resumed trial trains again (up to `logged_epochs`) are not logged twice: the
     loop is seeded per epoch, so their values would be the same.
     """
@@ -68,8 +64,6 @@ class TrialRun:
         self.client = client
         self.run_id = run_id
         self.logged_epochs = logged_epochs
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-writer")
-        self._pending: list[Future[None]] = []
 
     @classmethod
     def open(
@@ -112,42 +106,18 @@ class TrialRun:
         return cls(client, run_id, max((m.step for m in history), default=0))
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Queue every metric of one epoch as one batched call (skipped if already logged)."""
+        """Every metric of one epoch in one call (skipped if this epoch is logged already)."""
         if epoch <= self.logged_epochs:
             return
-        self.logged_epochs = epoch
         now = int(time.time() * 1000)
         batch = [Metric(key, float(value), now, epoch) for key, value in metrics.items()]
-        self._submit(lambda: self.client.log_batch(self.run_id, metrics=batch))
+        self.client.log_batch(self.run_id, metrics=batch)
+        self.logged_epochs = epoch
 
-    def log_best_checkpoint(self, folder: Path, epoch: int) -> None:
-        """Queue `folder/checkpoint.pt` as the run's best checkpoint; the folder is then removed."""
-
-        def upload() -> None:
-            try:
-                for path in folder.iterdir():
-                    self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
-                self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-
-        self._submit(upload)
-
-    def flush(self) -> None:
-        """Block until every queued write is done; raise the first that failed."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
-
-    def close(self) -> None:
-        """Finish every queued write and stop the writer thread (the trial is over)."""
-        try:
-            self.flush()
-        finally:
-            self._writer.shutdown(wait=True)
-
-    def _submit(self, write: Callable[[], object]) -> None:
-        self._pending.append(self._writer.submit(write))  # type: ignore[arg-type]
+    def log_best_checkpoint(self, path: Path, epoch: int) -> None:
+        """Replace the run's best checkpoint with the one at `path`."""
+        self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
+        self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
 
 
 class SweepTracker:

@@ -95,6 +95,7 @@ def train_epoch(
     batch_size = max(1, spec.train.batch_size // session.world_size)  # batch_size is global
     loss_sum = torch.zeros((), device=session.device)
     for start in range(0, shard_size, batch_size):
+        session.check_stopped()
         index = shard[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(data.x_train[index]), data.y_train[index])

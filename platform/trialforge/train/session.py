@@ -3,6 +3,12 @@
 `TuneSession` runs the loop in-process inside a Tune function trainable (one CPU worker);
 `TrainSession` runs it on each worker of a `TorchTrainer` (DDP). Both report the same metrics,
 write the same checkpoints and log the same MLflow run (rank 0 is the only writer).
+
+Reports are pipelined: `report` snapshots the epoch's state and hands it to a reporter
+thread, which writes the checkpoint, logs MLflow and reports to Ray (a round trip to the
+Tune driver, or Train's barrier and controller poll) while the next epoch trains. At most one
+report is in flight, so results reach the scheduler at most one epoch late, and a stop the
+scheduler decides ends training at the next batch.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,7 +32,6 @@ if TYPE_CHECKING:
 RUN_ID_KEY = "mlflow_run_id"
 STATE_KEY = "trial_state"
 BEST_KEY = "best_value"  # in a checkpoint: the trial's best objective so far
-METRICS_KEY = "metrics"  # in a checkpoint: the metrics of its epoch
 
 
 class TrialSession(Protocol):
@@ -60,25 +66,30 @@ class TrialSession(Protocol):
         """Report one epoch: metrics (with `epoch`), its checkpoint, and the trial's state."""
         ...
 
+    def check_stopped(self) -> None:
+        """Raise `SystemExit` if Ray stopped this trial (called between batches)."""
+        ...
+
 
 class TrackedSession:
-    """Logs each epoch to the trial's MLflow run (if this worker writes) before Ray sees it.
+    """Reports each epoch through a reporter thread: checkpoint, then MLflow, then Ray.
 
-    Subclasses implement `_ray_report` and `_ray_checkpoint` for Tune or Train.
+    MLflow gets an epoch before Ray gets its checkpoint, so after a crash MLflow never lacks
+    an epoch the trial resumes after. Subclasses implement `_ray_report`, `_ray_checkpoint`.
     """
 
     rank = 0
     world_size = 1
     device = torch.device("cpu")
-    # Wait for the MLflow write at the end of each report, not at the next one: needed where
-    # a stopped trial's process is killed without warning (TorchTrainer workers).
-    flush_each_report = False
 
     def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
         self.run = run  # None on workers that do not write
         self.metric = metric
         self.mode = mode
         self.best: float | None = None
+        self._reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-reporter")
+        self._in_flight: Future[None] | None = None
+        self._stopped = False
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -95,11 +106,8 @@ class TrackedSession:
             return None
         with checkpoint.as_directory() as directory:
             state = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
+        # A resumed trial keeps its best so far: its next epochs are not its best by default.
         self.best = state.get(BEST_KEY)
-        if self.run is not None and METRICS_KEY in state:
-            # Ray kept this epoch's checkpoint; if its MLflow write was lost with the process,
-            # it is written now (a no-op when MLflow has it).
-            self.run.log_epoch(int(state["epoch"]), _without_epoch(state[METRICS_KEY]))
         return state
 
     def report(
@@ -108,34 +116,54 @@ class TrackedSession:
         checkpoint: dict[str, Any] | None = None,
         state: str = "running",
     ) -> None:
-        # Write order keeps MLflow complete across a crash: the previous epoch's write is done
-        # before this epoch's checkpoint reaches Ray, and the checkpoint carries its metrics.
-        if self.run is not None:
-            self.run.flush()
+        self._await_report()  # the previous epoch's; raises SystemExit if Ray stopped the trial
+        snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
+        self._in_flight = self._reporter.submit(self._publish, dict(metrics), snapshot, state)
+        if state != "running":
+            self._await_report()
+
+    def check_stopped(self) -> None:
+        if self._stopped:
+            raise SystemExit(0)
+
+    def close(self) -> None:
+        """Deliver the last report, then stop the reporter thread (the trial is over)."""
+        try:
+            self._await_report()
+        finally:
+            self._reporter.shutdown(wait=True)
+
+    def _await_report(self) -> None:
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            future.result()  # re-raises what the reporter met: SystemExit, or an error
+
+    def _publish(
+        self, metrics: dict[str, float], snapshot: dict[str, Any] | None, state: str
+    ) -> None:
+        """On the reporter thread: checkpoint file, MLflow, then Ray."""
         payload: dict[str, Any] = {**metrics, STATE_KEY: state}
-        improved = checkpoint is not None and self._improves(metrics.get(self.metric, math.nan))
+        epoch = int(metrics["epoch"])
+        improved = snapshot is not None and self._improves(metrics.get(self.metric, math.nan))
         if improved:
             self.best = metrics[self.metric]
         folder = Path(tempfile.mkdtemp(prefix="trialforge-ckpt-"))
-        path = None
         try:
-            if checkpoint is not None and self.rank == 0:
-                state_to_save = {**checkpoint, BEST_KEY: self.best, METRICS_KEY: metrics}
-                path = save_checkpoint(state_to_save, folder / CHECKPOINT_FILE)
+            if snapshot is not None:
+                save_checkpoint({**snapshot, BEST_KEY: self.best}, folder / CHECKPOINT_FILE)
             if self.run is not None:
                 payload[RUN_ID_KEY] = self.run.run_id
-                self.run.log_epoch(int(metrics["epoch"]), _without_epoch(metrics))
-            # Ray copies the checkpoint into the trial's storage before this returns.
-            self._ray_report(payload, str(folder) if path else None)
-            if self.flush_each_report and self.run is not None:
-                self.run.flush()
+                self.run.log_epoch(epoch, {k: v for k, v in metrics.items() if k != "epoch"})
+                if improved:
+                    self.run.log_best_checkpoint(folder / CHECKPOINT_FILE, epoch)
+            try:
+                # Ray copies the checkpoint into the trial's storage before this returns.
+                self._ray_report(payload, str(folder) if snapshot is not None else None)
+            except SystemExit:
+                self._stopped = True  # Ray's way to say the scheduler stopped this trial
+                raise
         finally:
-            # Also when Ray stops the trial inside the report (SystemExit): the best
-            # checkpoint still reaches MLflow, and the folder is always cleaned up.
-            if improved and path is not None and self.run is not None:
-                self.run.log_best_checkpoint(folder, int(metrics["epoch"]))
-            else:
-                shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _improves(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -168,8 +196,6 @@ class TuneSession(TrackedSession):
 
 class TrainSession(TrackedSession):
     """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU."""
-
-    flush_each_report = True
 
     def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
         import ray.train
@@ -210,5 +236,12 @@ class TrainSession(TrackedSession):
         return ray.train.get_checkpoint()
 
 
-def _without_epoch(metrics: dict[str, float]) -> dict[str, float]:
-    return {key: value for key, value in metrics.items() if key != "epoch"}
+def _clone(state: Any) -> Any:
+    """A copy of a checkpoint's tensors, so training can go on while the copy is saved."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        return {key: _clone(value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_clone(value) for value in state)
+    return state

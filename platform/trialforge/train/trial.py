@@ -57,15 +57,14 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             trial_name=tune_context.get_trial_name(),
             params=spec.trial_params(),
         )
-    metric, mode = spec.search.metric, spec.search.direction
-    try:
-        if runs_in_process(spec):
-            train_loop(spec, TuneSession(run, metric, mode))
-        else:
-            _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
-    finally:
-        if run is not None:
-            run.close()  # also when the scheduler stops the trial (SystemExit in a report)
+    if runs_in_process(spec):
+        session = TuneSession(run, spec.search.metric, spec.search.direction)
+        try:
+            train_loop(spec, session)
+        finally:
+            session.close()  # delivers the last report
+    else:
+        _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
 
 
 def _fit_torch_trainer(
@@ -107,8 +106,8 @@ def _train_worker(config: dict[str, Any]) -> None:
     spec: SweepSpec = config["spec"]
     writes = ray.train.get_context().get_world_rank() == 0 and config["run_id"]
     run = TrialRun.attach(config["tracking_uri"], config["run_id"]) if writes else None
+    session = TrainSession(run, spec.search.metric, spec.search.direction)
     try:
-        train_loop(spec, TrainSession(run, spec.search.metric, spec.search.direction))
+        train_loop(spec, session)
     finally:
-        if run is not None:
-            run.close()
+        session.close()  # delivers the last report
