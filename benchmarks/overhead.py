@@ -16,16 +16,17 @@ Run: python benchmarks/overhead.py [--repeats 3]
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _common import Figure, report
 from mlflow.tracking import MlflowClient
 from torch import nn
 
-from _common import Figure, report
 from trialforge import parse_spec
 from trialforge.data import load_dataset
 from trialforge.home import resolve_home
@@ -88,7 +89,7 @@ def trialforge_trials(home: Path, workers: int, trials: int) -> list[dict[str, f
         history = client.get_metric_history(run.info.run_id, "train_loss")
         stamps = [m.timestamp / 1000 for m in history]
         compute = [m.value for m in client.get_metric_history(run.info.run_id, "epoch_seconds")]
-        intervals = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+        intervals = [b - a for a, b in itertools.pairwise(stamps)]
         end = run.info.end_time / 1000
         figures.append({
             "whole": end - previous_end,

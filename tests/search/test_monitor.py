@@ -18,7 +18,8 @@ def test_progress_keeps_the_best_finite_value() -> None:
     progress = Progress(total=4, metric="val_loss", mode="min", max_epochs=3)
     for value, trial in [(0.9, "a"), (math.nan, "b"), (0.4, "c"), (0.5, "d"), ("x", "e")]:
         progress.offer(value, trial)
-    assert (progress.best_value, progress.best_trial) == (0.4, "c")
+    assert progress.best is not None
+    assert (progress.best.value, progress.best.trial) == (0.4, "c")
     progress.running.add("d")
     progress.stopped_early = 1
     progress.completed = 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import TYPE_CHECKING
 
@@ -14,10 +15,14 @@ if TYPE_CHECKING:
 DATASETS: dict[str, str] = {"digits": "trialforge.data.digits:load_digits"}
 
 
+@functools.lru_cache(maxsize=4)
 def load_dataset(
     name: str, *, val_fraction: float, seed: int, layout: InputLayout = "image"
 ) -> Dataset:
-    """Load dataset `name`, split train/val with `seed`, shaped for `layout`."""
+    """Load dataset `name`, split train/val with `seed`, shaped for `layout`.
+
+    Cached per process: trials that reuse a Ray actor share one read-only copy.
+    """
     try:
         target = DATASETS[name]
     except KeyError:

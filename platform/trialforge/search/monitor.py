@@ -21,6 +21,16 @@ from trialforge.train.session import RUN_ID_KEY, STATE_KEY
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BestTrial:
+    """The best epoch of the sweep so far: its value, trial, MLflow run and knobs."""
+
+    value: float
+    trial: str
+    run_id: str | None
+    params: dict[str, Any]
+
+
 @dataclass
 class Progress:
     """Counts of a running sweep, for a live progress line."""
@@ -35,22 +45,28 @@ class Progress:
     diverged: int = 0
     failed: int = 0
     epochs: int = 0
-    best_value: float | None = None
-    best_trial: str | None = None
+    best: BestTrial | None = None
 
     @property
     def done(self) -> int:
         return self.completed + self.stopped_early + self.diverged + self.failed
 
-    def offer(self, value: Any, trial: str) -> None:
+    def offer(
+        self,
+        value: Any,
+        trial: str,
+        run_id: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Keep this epoch's result if it is the best of the sweep so far."""
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return
-        best = self.best_value
+        best = self.best.value if self.best else None
         if best is None or (value > best if self.mode == "max" else value < best):
-            self.best_value, self.best_trial = float(value), trial
+            self.best = BestTrial(float(value), trial, run_id, dict(params or {}))
 
     def line(self) -> str:
-        best = "-" if self.best_value is None else f"{self.best_value:.4f} ({self.best_trial})"
+        best = "-" if self.best is None else f"{self.best.value:.4f} ({self.best.trial})"
         parts = [f"trials {self.done}/{self.total} done", f"{len(self.running)} running"]
         if self.stopped_early:
             parts.append(f"{self.stopped_early} stopped early")
@@ -87,6 +103,7 @@ class TrialMonitor(Callback):
         self.tracker = tracker
         self.target = target
         self.on_progress = on_progress
+        self.outcomes: dict[str, tuple[str, str | None]] = {}  # trial id -> (state, reason)
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with its experiment state; the progress view stays behind.
@@ -100,26 +117,27 @@ class TrialMonitor(Callback):
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         self.progress.epochs += 1
-        self.progress.offer(result.get(self.progress.metric), str(trial))
+        self.progress.offer(
+            result.get(self.progress.metric), str(trial), result.get(RUN_ID_KEY), trial.config
+        )
         self._emit()
 
     def on_trial_complete(
         self, iteration: int, trials: list[Any], trial: Any, **info: Any
     ) -> None:
         state = trial_outcome(trial.last_result, self.progress.max_epochs)
-        reason = None
-        if state == "diverged":
-            reason = f"loss became non-finite at epoch {trial.last_result.get('epoch')}"
-        self._end(trial, state, reason)
+        # A trial that ran to its end (or diverged) recorded that itself; one the scheduler
+        # stopped may have been killed before it could.
+        self._end(trial, state, write=state == "stopped_early")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._end(trial, "failed", _error_summary(trial))
 
-    def _end(self, trial: Any, state: str, reason: str | None) -> None:
+    def _end(self, trial: Any, state: str, reason: str | None = None, write: bool = True) -> None:
         self.progress.running.discard(trial.trial_id)
-        counter = "completed" if state == "completed" else state
-        setattr(self.progress, counter, getattr(self.progress, counter) + 1)
-        if self.tracker is not None and self.target is not None:
+        self.outcomes[trial.trial_id] = (state, reason)
+        setattr(self.progress, state, getattr(self.progress, state) + 1)
+        if write and self.tracker is not None and self.target is not None:
             run_id = (trial.last_result or {}).get(RUN_ID_KEY) or self.tracker.trial_run_id(
                 self.target, trial.trial_id
             )

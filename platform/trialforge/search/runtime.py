@@ -17,6 +17,9 @@ def connect_ray(spec: SweepSpec) -> bool:
     """Start or join Ray for a sweep of `spec`; True if this call started it (and owns it)."""
     # Tune's console tables would fight the CLI's progress line; trialforge reports progress.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tune's CSV, JSON and TensorBoard files per result duplicate MLflow and cost the driver
+    # time on every epoch of every trial.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     if ray.is_initialized():
         return False
     needs_workers = spec.train.workers > 1 or spec.train.use_gpu

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,24 +21,22 @@ from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, u
 from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model
-from trialforge.search.monitor import Progress, TrialMonitor
+from trialforge.search.monitor import BestTrial, Progress, TrialMonitor
 from trialforge.search.runtime import cluster_cpus, connect_ray
 from trialforge.search.schedulers import build_scheduler
 from trialforge.search.searcher import OptunaSearcher, fail_running_trials
 from trialforge.search.space import to_optuna
 from trialforge.spec import SweepSpec
 from trialforge.tracking import SweepTracker, TrackingTarget
-from trialforge.train.session import RUN_ID_KEY
-from trialforge.train.trial import TrialContext, run_trial, runs_in_process, trial_resources
+from trialforge.train.trial import (
+    TrialContext,
+    run_trial,
+    runs_in_process,
+    shared_dataset,
+    trial_resources,
+)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BestTrial:
-    value: float
-    params: dict[str, Any]
-    run_id: str | None
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,7 @@ def run_sweep(
     )
     tracker: SweepTracker | None = None
     target: TrackingTarget | None = None
+    monitor: TrialMonitor | None = None
     owns_ray = False
     try:
         if track:
@@ -111,8 +109,9 @@ def run_sweep(
         with phases("search"):
             monitor = TrialMonitor(progress, tracker, target, on_progress)
             results = _tuner(spec, sweep_id, home, target, monitor).fit()
-            _close_open_trials(tracker, target, home, sweep_id, "the sweep ended with it running")
-        best = _best_trial(results, spec)
+            _close_open_trials(tracker, target, home, sweep_id, monitor.outcomes,
+                               "the sweep ended with it running")
+        best = progress.best
         if best is None:
             raise SweepFailedError(_no_result_message(results, progress))
         model = None
@@ -148,7 +147,9 @@ def run_sweep(
     except BaseException as exc:
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
-        _close_open_trials(tracker, target, home, sweep_id, f"sweep {state.value}: {error}")
+        outcomes = monitor.outcomes if monitor is not None else {}
+        _close_open_trials(tracker, target, home, sweep_id, outcomes,
+                           f"sweep {state.value}: {error}")
         if tracker is not None and target is not None:
             tracker.finish(target, state.value, {}, {}, error=error)
         catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
@@ -188,7 +189,10 @@ def _tuner(
     monitor: TrialMonitor,
 ) -> tune.Tuner:
     search = spec.search
-    context = TrialContext(spec=spec, tracking=target, storage_path=str(home.ray_results))
+    context = TrialContext(
+        spec=spec, tracking=target, storage_path=str(home.ray_results),
+        dataset=shared_dataset(spec),
+    )
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context), trial_resources(spec)
     )
@@ -237,11 +241,12 @@ def _close_open_trials(
     target: TrackingTarget | None,
     home: Home,
     sweep_id: str,
+    outcomes: dict[str, tuple[str, str | None]],
     reason: str,
 ) -> None:
     """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over."""
     if tracker is not None and target is not None:
-        tracker.close_open_trials(target, reason)
+        tracker.close_open_trials(target, outcomes, reason)
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
         fail_running_trials(_optuna_storage(home), study_name(sweep_id))
@@ -265,24 +270,6 @@ def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
 def _optuna_storage(home: Home) -> optuna.storages.RDBStorage:
     engine_kwargs = {"connect_args": {"timeout": 30}} if home.db_url.startswith("sqlite") else {}
     return optuna.storages.RDBStorage(home.db_url, engine_kwargs=engine_kwargs)
-
-
-def _best_trial(results: tune.ResultGrid, spec: SweepSpec) -> BestTrial | None:
-    """The trial with the best epoch of the whole sweep (the epoch its checkpoint is from)."""
-    metric, mode = spec.search.metric, spec.search.direction
-    try:
-        result = results.get_best_result(metric, mode, scope="all", filter_nan_and_inf=True)
-    except RuntimeError:
-        return None
-    history = result.metrics_dataframe
-    if history is None or metric not in history:
-        return None
-    values = history[metric].astype(float)
-    values = values[values.map(math.isfinite)]
-    if values.empty:
-        return None
-    value = float(values.max() if mode == "max" else values.min())
-    return BestTrial(value, dict(result.config or {}), (result.metrics or {}).get(RUN_ID_KEY))
 
 
 def _no_result_message(results: tune.ResultGrid, progress: Progress) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
@@ -119,6 +119,10 @@ class TrialRun:
         self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
         self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
 
+    def end(self, state: str, reason: str | None = None) -> None:
+        """Record how the trial ended (the driver does it for trials that cannot)."""
+        end_run(self.client, self.run_id, state, reason)
+
 
 class SweepTracker:
     """The driver's side of tracking: experiment, parent run, and how trials ended."""
@@ -156,12 +160,7 @@ class SweepTracker:
 
     def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
         """Record how a trial ended: its state tag, reason and the run's terminal status."""
-        tags = {TAG_STATE: state}
-        if reason:
-            tags[TAG_REASON] = reason[:5000]
-        for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
-        self.client.set_terminated(run_id, _RUN_STATUS[state])
+        end_run(self.client, run_id, state, reason)
 
     def trial_run_id(self, target: TrackingTarget, trial_id: str) -> str | None:
         runs = self.client.search_runs(
@@ -172,15 +171,27 @@ class SweepTracker:
         )
         return runs[0].info.run_id if runs else None
 
-    def close_open_trials(self, target: TrackingTarget, reason: str) -> int:
-        """End every child run still RUNNING (its process died): none is left open."""
+    def close_open_trials(
+        self,
+        target: TrackingTarget,
+        outcomes: Mapping[str, tuple[str, str | None]],
+        reason: str,
+    ) -> int:
+        """End every child run still RUNNING: none is left open once the sweep is over.
+
+        A run is still open when its trial's process died, or has not finished writing how
+        it ended: `outcomes` (trial id -> state, reason) says how the driver saw it end;
+        a trial the driver never saw end was interrupted, for `reason`.
+        """
         open_runs = self.client.search_runs(
             [target.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
             f"and tags.`{TAG_KIND}` = 'trial' and attributes.status = 'RUNNING'",
         )
         for run in open_runs:
-            self.end_trial(run.info.run_id, "interrupted", reason)
+            trial_id = run.data.tags.get(TAG_TRIAL, "")
+            state, why = outcomes.get(trial_id, ("interrupted", reason))
+            self.end_trial(run.info.run_id, state, why)
         return len(open_runs)
 
     def finish(
@@ -203,6 +214,15 @@ class SweepTracker:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
         self.client.set_terminated(run_id, _RUN_STATUS.get(state, "FAILED"))
+
+
+def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = None) -> None:
+    """Tag a trial's run with its state (and why) and set its terminal status."""
+    tags = [RunTag(TAG_STATE, state)]
+    if reason:
+        tags.append(RunTag(TAG_REASON, reason[:5000]))
+    client.log_batch(run_id, tags=tags)
+    client.set_terminated(run_id, _RUN_STATUS[state])
 
 
 def _param_value(value: Any) -> str:

@@ -23,16 +23,14 @@ if TYPE_CHECKING:
     from trialforge.train.session import TrialSession
 
 
-def train_loop(spec: SweepSpec, session: TrialSession) -> None:
-    """Train one trial of `spec` (its knobs already set), reporting each epoch to `session`."""
+def train_loop(spec: SweepSpec, session: TrialSession, data: Dataset | None = None) -> None:
+    """Train one trial of `spec` (its knobs already set), reporting each epoch to `session`.
+
+    `data` is the sweep's dataset when the driver loaded it once for every trial.
+    """
     torch.manual_seed(spec.seed)
     family = spec.model.family
-    data = load_dataset(
-        spec.data.dataset,
-        val_fraction=spec.data.val_fraction,
-        seed=spec.seed,
-        layout=input_layout(family),
-    )
+    data = data or trial_data(spec)
     knobs = spec.model.model_dump(exclude={"family"})
     model = build_model(family, knobs, data.input_shape, data.num_classes)
     optimizer = make_optimizer(model, spec.train)
@@ -76,6 +74,16 @@ def train_loop(spec: SweepSpec, session: TrialSession) -> None:
             "num_classes": data.num_classes,
         }
         session.report(metrics, checkpoint)
+
+
+def trial_data(spec: SweepSpec) -> Dataset:
+    """The train/val split `spec` trains on, shaped for its model family."""
+    return load_dataset(
+        spec.data.dataset,
+        val_fraction=spec.data.val_fraction,
+        seed=spec.seed,
+        layout=input_layout(spec.model.family),
+    )
 
 
 def train_epoch(

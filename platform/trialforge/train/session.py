@@ -90,6 +90,8 @@ class TrackedSession:
         self._reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-reporter")
         self._in_flight: Future[None] | None = None
         self._stopped = False
+        self.last_state = "running"  # of the last report: "diverged" ends a trial early
+        self.last_epoch = 0
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -117,6 +119,7 @@ class TrackedSession:
         state: str = "running",
     ) -> None:
         self._await_report()  # the previous epoch's; raises SystemExit if Ray stopped the trial
+        self.last_state, self.last_epoch = state, int(metrics["epoch"])
         snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
         self._in_flight = self._reporter.submit(self._publish, dict(metrics), snapshot, state)
         if state != "running":

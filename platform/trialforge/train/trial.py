@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trialforge.data import Dataset
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget, TrialRun
-from trialforge.train.loop import train_loop
-from trialforge.train.session import TrainSession, TuneSession
+from trialforge.train.loop import train_loop, trial_data
+from trialforge.train.session import STATE_KEY, TrainSession, TuneSession
 
 # The per-trial driver of a TorchTrainer only waits on its workers: it must hold no CPU, not
 # even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
@@ -31,6 +32,16 @@ class TrialContext:
     spec: SweepSpec
     tracking: TrackingTarget | None
     storage_path: str
+    # Loaded once by the driver, so trials neither read nor split it again; None when the
+    # search space changes the data (then each trial loads its own).
+    dataset: Dataset | None = None
+
+
+def shared_dataset(spec: SweepSpec) -> Dataset | None:
+    """The dataset every trial of `spec` trains on, unless the space changes data knobs."""
+    if any(name.startswith("data.") for name in spec.search.space):
+        return None
+    return trial_data(spec)
 
 
 def runs_in_process(spec: SweepSpec) -> bool:
@@ -57,19 +68,41 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             trial_name=tune_context.get_trial_name(),
             params=spec.trial_params(),
         )
-    if runs_in_process(spec):
-        session = TuneSession(run, spec.search.metric, spec.search.direction)
-        try:
-            train_loop(spec, session)
-        finally:
-            session.close()  # delivers the last report
+    # The trial records how it ended. Only a trial whose process died cannot: the sweep's
+    # driver does it then (search.monitor).
+    outcome, reason = "failed", None
+    session = None
+    try:
+        if runs_in_process(spec):
+            session = TuneSession(run, spec.search.metric, spec.search.direction)
+            try:
+                train_loop(spec, session, context.dataset)
+            finally:
+                session.close()  # delivers the last report
+            outcome = "diverged" if session.last_state == "diverged" else "completed"
+        else:
+            last = _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+            outcome = "diverged" if last.get(STATE_KEY) == "diverged" else "completed"
+    except SystemExit:  # Ray's way of stopping a trial: early, or at its last epoch
+        done = session is not None and session.last_epoch >= spec.train.epochs
+        outcome = "completed" if done else "stopped_early"
+        raise
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        raise
     else:
-        _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+        if outcome == "diverged":
+            epoch = f" at epoch {session.last_epoch}" if session is not None else ""
+            reason = f"the training loss became NaN or infinite{epoch}"
+    finally:
+        if run is not None:
+            run.end(outcome, reason)
 
 
 def _fit_torch_trainer(
     spec: SweepSpec, context: TrialContext, run: TrialRun | None, trial_id: str
-) -> None:
+) -> dict[str, Any]:
+    """Train on a TorchTrainer; the metrics of the last report."""
     import ray.train
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -81,6 +114,7 @@ def _fit_torch_trainer(
         _train_worker,
         train_loop_config={
             "spec": spec,
+            "dataset": context.dataset,
             "tracking_uri": context.tracking.tracking_uri if context.tracking else None,
             "run_id": run.run_id if run else None,
         },
@@ -96,7 +130,7 @@ def _fit_torch_trainer(
             failure_config=ray.train.FailureConfig(max_failures=spec.train.max_failures),
         ),
     )
-    trainer.fit()
+    return dict(trainer.fit().metrics or {})
 
 
 def _train_worker(config: dict[str, Any]) -> None:
@@ -108,6 +142,6 @@ def _train_worker(config: dict[str, Any]) -> None:
     run = TrialRun.attach(config["tracking_uri"], config["run_id"]) if writes else None
     session = TrainSession(run, spec.search.metric, spec.search.direction)
     try:
-        train_loop(spec, session)
+        train_loop(spec, session, config["dataset"])
     finally:
         session.close()  # delivers the last report
