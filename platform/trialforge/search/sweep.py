@@ -11,6 +11,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ import optuna
 from ray import tune
 
 from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
+from trialforge.data import Dataset
 from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model
@@ -88,27 +91,26 @@ def run_sweep(
         total=spec.search.trials, metric=spec.search.metric, mode=spec.search.direction,
         max_epochs=spec.train.epochs,
     )
+    prepared = _Prepared()
     tracker: SweepTracker | None = None
     target: TrackingTarget | None = None
     monitor: TrialMonitor | None = None
     owns_ray = False
     try:
-        if track:
-            with phases("stores"):
-                tracker = SweepTracker(home.tracking_uri)
-                target = tracker.start(
-                    spec.name, sweep_id, spec.to_yaml(),
-                    artifact_root=home.artifacts if home.embedded_tracking else None,
-                )
-                catalog.update_sweep(
-                    sweep_id, mlflow_experiment_id=target.experiment_id,
-                    mlflow_parent_run_id=target.parent_run_id,
-                )
-        with phases("ray"):
-            owns_ray = connect_ray(spec)
+        # MLflow's store and the data are made ready while Ray starts (which mostly waits on
+        # its processes): start-up takes the longer of the two, not their sum.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-setup") as pool:
+            setup = pool.submit(prepared.fill, spec, home, sweep_id, catalog, track, phases)
+            try:
+                with phases("ray"):
+                    owns_ray = connect_ray(spec)
+            finally:
+                futures.wait([setup])
+                tracker, target = prepared.tracker, prepared.target
+            setup.result()  # the set-up's own error, if Ray started
         with phases("search"):
             monitor = TrialMonitor(progress, tracker, target, on_progress)
-            results = _tuner(spec, sweep_id, home, target, monitor).fit()
+            results = _tuner(spec, sweep_id, home, target, monitor, prepared.dataset).fit()
             _close_open_trials(tracker, target, home, sweep_id, monitor.outcomes,
                                "the sweep ended with it running")
         best = progress.best
@@ -162,6 +164,33 @@ def run_sweep(
             ray.shutdown()
 
 
+class _Prepared:
+    """What the set-up thread makes ready before trials start; filled as it goes, so a
+    failure part-way still leaves what needs closing."""
+
+    tracker: SweepTracker | None = None
+    target: TrackingTarget | None = None
+    dataset: Dataset | None = None
+
+    def fill(
+        self, spec: SweepSpec, home: Home, sweep_id: str, catalog: Catalog, track: bool,
+        phases: Phases,
+    ) -> None:
+        if track:
+            with phases("stores"):
+                self.tracker = SweepTracker(home.tracking_uri)
+                self.target = self.tracker.start(
+                    spec.name, sweep_id, spec.to_yaml(),
+                    artifact_root=home.artifacts if home.embedded_tracking else None,
+                )
+                catalog.update_sweep(
+                    sweep_id, mlflow_experiment_id=self.target.experiment_id,
+                    mlflow_parent_run_id=self.target.parent_run_id,
+                )
+        with phases("data"):
+            self.dataset = shared_dataset(spec)
+
+
 class Phases(dict[str, float]):
     """Seconds spent in each phase of a sweep (stores, ray, search, register)."""
 
@@ -187,11 +216,11 @@ def _tuner(
     home: Home,
     target: TrackingTarget | None,
     monitor: TrialMonitor,
+    dataset: Dataset | None,
 ) -> tune.Tuner:
     search = spec.search
     context = TrialContext(
-        spec=spec, tracking=target, storage_path=str(home.ray_results),
-        dataset=shared_dataset(spec),
+        spec=spec, tracking=target, storage_path=str(home.ray_results), dataset=dataset
     )
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context), trial_resources(spec)
