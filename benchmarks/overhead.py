@@ -38,34 +38,39 @@ MODEL = {"family": "cnn", "conv_blocks": 2, "channels": 16, "fc_width": 64}
 TRAIN = {"epochs": EPOCHS, "batch_size": 64, "lr": 0.003}
 
 
-def plain_loop(threads: int) -> tuple[float, list[float]]:
+def plain_loop(threads: int, device: str = "cpu") -> tuple[float, list[float]]:
     """What a user writes by hand: the physical limit. Returns (total, epoch times)."""
     torch.set_num_threads(threads)
     started = time.perf_counter()
     data = load_dataset("digits", val_fraction=0.2, seed=0, layout="image")
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     torch.manual_seed(0)
     knobs = {k: v for k, v in MODEL.items() if k != "family"}
-    model = build_model("cnn", knobs, data.input_shape, data.num_classes)
+    model = build_model("cnn", knobs, data.input_shape, data.num_classes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN["lr"])
     loss_fn = nn.CrossEntropyLoss()
     epochs = []
     for epoch in range(EPOCHS):
         began = time.perf_counter()
         model.train()
-        order = torch.randperm(len(data.y_train), generator=torch.Generator().manual_seed(epoch))
+        order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(epoch))
+        order = order.to(device)
         for start in range(0, len(order), TRAIN["batch_size"]):
             index = order[start : start + TRAIN["batch_size"]]
             optimizer.zero_grad()
-            loss_fn(model(data.x_train[index]), data.y_train[index]).backward()
+            loss_fn(model(x_train[index]), y_train[index]).backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            (model(data.x_val).argmax(1) == data.y_val).float().mean().item()
+            (model(x_val).argmax(1) == y_val).float().mean().item()  # .item() waits for the GPU
         epochs.append(time.perf_counter() - began)
     return time.perf_counter() - started, epochs
 
 
-def trialforge_trials(home: Path, workers: int, trials: int) -> list[dict[str, float]]:
+def trialforge_trials(
+    home: Path, workers: int, trials: int, use_gpu: bool = False
+) -> list[dict[str, float]]:
     """A sweep of `trials` identical trials one at a time; figures per trial from MLflow.
 
     The first trial pays the one-time start of its Ray worker (imports of torch, MLflow);
@@ -74,7 +79,8 @@ def trialforge_trials(home: Path, workers: int, trials: int) -> list[dict[str, f
     one more trial costs.
     """
     spec = parse_spec(
-        {"name": f"overhead-{workers}w", "model": MODEL, "train": {**TRAIN, "workers": workers},
+        {"name": f"overhead-{workers}w", "model": MODEL,
+         "train": {**TRAIN, "workers": workers, "use_gpu": use_gpu},
          "search": {"trials": trials, "concurrency": 1, "scheduler": {"type": "fifo"}}}
     )
     began = time.time()
@@ -104,10 +110,44 @@ def trialforge_trials(home: Path, workers: int, trials: int) -> list[dict[str, f
     return figures
 
 
+def gpu_main(repeats: int) -> None:
+    """B1 on a CUDA GPU: plain loop on the GPU against a 1-worker `use_gpu` trial."""
+    import ray
+
+    ray.init(include_dashboard=True, logging_level="ERROR", log_to_driver=False)
+    plain, trials = [], []
+    with tempfile.TemporaryDirectory(prefix="trialforge-b1-gpu-") as tmp:
+        plain_loop(1, "cuda")
+        for repeat in range(repeats):
+            plain.append(plain_loop(1, "cuda"))
+            trials += trialforge_trials(Path(tmp) / str(repeat), workers=1, trials=1,
+                                        use_gpu=True)
+    ray.shutdown()
+    med = statistics.median
+    plain_epoch = [med(e[1:]) for _, e in plain]
+    epoch_ratio = [t["epoch"] / med(plain_epoch) for t in trials]
+    whole_ratio = [t["whole"] / med(total for total, _ in plain) for t in trials]
+    report("B1-overhead-gpu", [
+        Figure.of("GPU plain loop: epoch", plain_epoch, "s"),
+        Figure.of("GPU plain loop: whole trial", [total for total, _ in plain], "s"),
+        Figure.of("GPU trialforge (TorchTrainer, 1 worker): epoch", [t["epoch"] for t in trials],
+                  "s"),
+        Figure.of("GPU steady-state epoch ratio", epoch_ratio, "x", target="<= 1.10",
+                  met=med(epoch_ratio) <= 1.10),
+        Figure.of("GPU whole trial ratio", whole_ratio, "x", target="<= 1.5",
+                  met=med(whole_ratio) <= 1.5),
+        Figure.of("  of which worker-group start", [t["start"] for t in trials], "s"),
+    ], {"trials": trials, "device": torch.cuda.get_device_name()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gpu", action="store_true", help="run B1 on a CUDA GPU instead")
     args = parser.parse_args()
+    if args.gpu:
+        gpu_main(args.repeats)
+        return
 
     import ray
 

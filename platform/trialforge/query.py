@@ -73,7 +73,7 @@ def models(tracking_uri: str) -> pd.DataFrame:
     """Every registered model version with its aliases and the sweep behind it."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     rows = []
     for model in client.search_registered_models():
         aliases_by_version: dict[str, list[str]] = {}

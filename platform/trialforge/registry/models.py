@@ -17,11 +17,13 @@ import torch
 from torch import nn
 
 from trialforge.errors import NotFoundError
+from trialforge.home import resolve_home
 from trialforge.models import build_model
 from trialforge.spec import SweepSpec
 from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 STATE_DICT_FILE = "state_dict.pt"
+MODEL_DIR = "model"  # in the sweep run's artifacts
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
@@ -47,54 +49,60 @@ def register_best_model(
 ) -> RegisteredVersion:
     """Register the best checkpoint of `trial_run_id` as a new version of `spec.model_name`.
 
-    The model is logged to the sweep's parent run; the version's tags name the trial run,
-    the sweep and the metric, so every version leads back to what produced it.
+    The model is stored with the sweep's parent run; the version's tags name the trial run,
+    the sweep and the metric, so every version leads back to what produced it. Only explicit
+    clients are used: MLflow's fluent API would set process-wide URIs (and the
+    MLFLOW_TRACKING_URI variable) that a second sweep in the same process would then inherit.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
     from mlflow.tracking import MlflowClient
 
     from trialforge.tracking.mlflow import BEST_CHECKPOINT_DIR
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri)
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    metric = spec.search.metric
     with tempfile.TemporaryDirectory(prefix="trialforge-register-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            run_id=trial_run_id,
-            artifact_path=f"{BEST_CHECKPOINT_DIR}/{CHECKPOINT_FILE}",
-            dst_path=tmp,
-            tracking_uri=tracking_uri,
+        local = client.download_artifacts(
+            trial_run_id, f"{BEST_CHECKPOINT_DIR}/{CHECKPOINT_FILE}", tmp
         )
         state = load_checkpoint(Path(local))
         model = _rebuild(spec, state["input_shape"], state["num_classes"], state["model"])
         state_dict_path = Path(tmp) / STATE_DICT_FILE
         torch.save(model.state_dict(), state_dict_path)
-        example = torch.zeros((2, *state["input_shape"]))
-        metric = spec.search.metric
-        with mlflow.start_run(run_id=sweep_run_id):
-            info = mlflow.pytorch.log_model(
-                model,
-                name="model",
-                serialization_format="pt2",
-                input_example=example.numpy(),
-                # Given explicitly: inferring them costs ~8 s per model.
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
-                extra_files=[str(state_dict_path)],
-                metadata={
-                    "trialforge_spec": spec.to_dict(),
-                    "input_shape": list(state["input_shape"]),
-                    "num_classes": int(state["num_classes"]),
-                },
-            )
-    tags = {
-        "trialforge.sweep_id": sweep_id,
-        "trialforge.trial_run_id": trial_run_id,
-        "trialforge.metric": metric,
-        "trialforge.value": f"{value:.6g}",
-        "trialforge.epoch": str(state["epoch"]),
-    }
-    version = mlflow.register_model(info.model_uri, spec.model_name, tags=tags)
-    client.update_model_version(
-        spec.model_name, version.version,
+        model_dir = Path(tmp) / "model"
+        mlflow.pytorch.save_model(
+            model,
+            str(model_dir),
+            serialization_format="pt2",
+            input_example=torch.zeros((2, *state["input_shape"])).numpy(),
+            # Given explicitly: inferring them costs ~8 s per model.
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
+            extra_files=[str(state_dict_path)],
+            metadata={
+                "trialforge_spec": spec.to_dict(),
+                "input_shape": list(state["input_shape"]),
+                "num_classes": int(state["num_classes"]),
+            },
+        )
+        client.log_artifacts(sweep_run_id, str(model_dir), MODEL_DIR)
+    try:
+        client.create_registered_model(spec.model_name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+    version = client.create_model_version(
+        spec.model_name,
+        source=f"{client.get_run(sweep_run_id).info.artifact_uri}/{MODEL_DIR}",
+        run_id=sweep_run_id,
+        tags={
+            "trialforge.sweep_id": sweep_id,
+            "trialforge.trial_run_id": trial_run_id,
+            "trialforge.metric": metric,
+            "trialforge.value": f"{value:.6g}",
+            "trialforge.epoch": str(state["epoch"]),
+        },
         description=f"Best trial of sweep {sweep_id}: {metric} = {value:.4f}",
     )
     client.set_registered_model_alias(spec.model_name, spec.register.alias, version.version)
@@ -105,7 +113,8 @@ def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     """Load `models:/NAME@ALIAS` or `models:/NAME/VERSION` as a ready `nn.Module` (eval mode).
 
     The module is rebuilt from the spec stored with it, and its weights load with
-    `weights_only=True`.
+    `weights_only=True`. `tracking_uri` defaults to the home's store (or
+    `MLFLOW_TRACKING_URI`), like the CLI's.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -117,7 +126,8 @@ def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
         raise NotFoundError(
             f"not a registry URI: {model_uri!r}; write models:/NAME@ALIAS or models:/NAME/VERSION"
         )
-    client = MlflowClient(tracking_uri)
+    tracking_uri = tracking_uri or resolve_home().tracking_uri
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     name, alias = match["name"], match["alias"]
     try:
         version = (
