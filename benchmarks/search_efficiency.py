@@ -26,7 +26,8 @@ TARGET = 0.975
 SPEC = Path(__file__).resolve().parents[1] / "jobs" / "cnn_digits.yaml"
 STRATEGIES = {
     "tpe+asha": [],
-    "random+fifo": ["search.sampler=random", "search.scheduler.type=fifo"],
+    "random+fifo": ["search.sampler=random", "search.scheduler.type=fifo",
+                    "search.try_spec_first=false"],
 }
 
 

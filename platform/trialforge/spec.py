@@ -288,6 +288,9 @@ class SearchConfig(_Section):
     trials: int = Field(8, ge=1)
     concurrency: int = Field(2, ge=1)
     sampler: Literal["tpe", "random"] = "tpe"
+    try_spec_first: bool = Field(
+        True, description="the first trial trains the knobs as the spec writes them"
+    )
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     space: dict[str, ParamSpace] = Field(default_factory=dict)
 

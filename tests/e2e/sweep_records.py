@@ -64,14 +64,20 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
         state = child.data.tags["trialforge.state"]
         assert state in TRIAL_STATES
         history = client.get_metric_history(child.info.run_id, metric)
-        steps = [m.step for m in history]
-        assert steps == list(range(1, len(steps) + 1)), "one value per epoch, in order, once"
+        steps = sorted(m.step for m in history)
+        assert steps == list(range(1, len(steps) + 1)), "one value per epoch, once"
+        stamps = [m.timestamp for m in sorted(history, key=lambda m: m.step)]
+        assert stamps == sorted(stamps), "each epoch stamped when it ended"
         assert 1 <= len(steps) <= epochs
         if state == "completed":
             assert len(steps) == epochs
         for key in ("train_loss", "val_loss", "epoch_seconds"):
             assert len(client.get_metric_history(child.info.run_id, key)) == len(steps)
         assert "train.lr" in child.data.params
+        if state in ("completed", "stopped_early"):
+            artifacts = [a.path for a in client.list_artifacts(child.info.run_id,
+                                                                "best_checkpoint")]
+            assert artifacts == ["best_checkpoint/checkpoint.pt"], "every trial keeps its best"
         best_seen = max([best_seen, *(m.value for m in history if m.value == m.value)])
     assert best_seen == record.best_value
 

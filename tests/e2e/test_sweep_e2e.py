@@ -160,7 +160,7 @@ def test_a_trial_whose_process_dies_resumes_from_its_checkpoint(
     record = assert_finished_sweep(home, trials=1, epochs=3)
     _, children = trial_runs(home, record)
     (run,) = children
-    assert run.data.tags["trialforge.state"] == "completed"
+    assert run.data.tags["trialforge.state"] == "completed", run.data.tags.get("trialforge.reason")
     _, tracking_uri = stores(home)
     history = MlflowClient(tracking_uri).get_metric_history(run.info.run_id, "train_loss")
     # Epoch 1 was checkpointed before the crash and is not trained again; 2 and 3 follow.

@@ -8,10 +8,10 @@ from trialforge.search.monitor import Progress, trial_outcome
 
 
 def test_trial_outcomes() -> None:
-    assert trial_outcome({"epoch": 12}, max_epochs=12) == "completed"
-    assert trial_outcome({"epoch": 4}, max_epochs=12) == "stopped_early"
-    assert trial_outcome({"epoch": 2, "trial_state": "diverged"}, max_epochs=12) == "diverged"
-    assert trial_outcome(None, max_epochs=12) == "stopped_early"
+    assert trial_outcome({"epoch": 12, "trial_state": "completed"}) == "completed"
+    assert trial_outcome({"epoch": 4, "trial_state": "running"}) == "stopped_early"
+    assert trial_outcome({"epoch": 2, "trial_state": "diverged"}) == "diverged"
+    assert trial_outcome(None) == "stopped_early"
 
 
 def test_progress_keeps_the_best_finite_value() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from trialforge import parse_spec
-from trialforge.search.space import to_optuna
+from trialforge.search.space import spec_point, to_optuna
 
 
 def test_each_kind_maps_to_its_optuna_distribution() -> None:
@@ -28,3 +28,25 @@ def test_each_kind_maps_to_its_optuna_distribution() -> None:
 
 def test_an_empty_space_is_empty() -> None:
     assert to_optuna(parse_spec({}).search.space) == {}
+
+
+def test_the_spec_as_written_is_the_first_point_when_it_fits_the_space() -> None:
+    spec = parse_spec({"model": {"dropout": 0.1}, "train": {"lr": 0.001}, "search": {"space": {
+        "lr": {"loguniform": [1e-4, 1e-1]},
+        "dropout": {"uniform": [0.0, 0.5]},
+        "activation": {"choice": ["tanh", "relu"]},
+        "conv_blocks": {"int": [1, 3]},
+    }}})
+    assert spec_point(spec) == {"train.lr": 0.001, "model.dropout": 0.1,
+                                "model.activation": "relu", "model.conv_blocks": 2}
+
+
+def test_no_first_point_when_the_spec_lies_outside_its_space() -> None:
+    outside_range = parse_spec({"train": {"lr": 0.5},
+                                "search": {"space": {"lr": {"loguniform": [1e-4, 1e-1]}}}})
+    outside_choices = parse_spec({"search": {"space": {"activation": {"choice": ["tanh"]}}}})
+    bool_is_not_int = parse_spec({"model": {"batchnorm": True},
+                                  "search": {"space": {"batchnorm": {"choice": [1, 0]}}}})
+    assert spec_point(outside_range) is None
+    assert spec_point(outside_choices) is None
+    assert spec_point(bool_is_not_int) is None

@@ -56,9 +56,10 @@ def test_every_epoch_reports_metrics_and_a_checkpoint() -> None:
     session = RecordingSession()
     train_loop(_spec("train.lr=0.01"), session)
     assert [m["epoch"] for m, _, _ in session.reports] == [1, 2, 3]
-    for metrics, checkpoint, state in session.reports:
+    states = [state for _, _, state in session.reports]
+    assert states == ["running", "running", "completed"], "the last epoch ends the trial"
+    for metrics, checkpoint, _ in session.reports:
         assert set(metrics) == METRIC_KEYS
-        assert state == "running"
         assert checkpoint is not None
         assert checkpoint["epoch"] == metrics["epoch"]
         assert set(checkpoint) == {"model", "optimizer", "epoch", "input_shape", "num_classes"}

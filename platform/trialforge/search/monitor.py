@@ -29,6 +29,7 @@ class BestTrial:
     trial: str
     run_id: str | None
     params: dict[str, Any]
+    epoch: int = 0
 
 
 @dataclass
@@ -57,13 +58,14 @@ class Progress:
         trial: str,
         run_id: str | None = None,
         params: dict[str, Any] | None = None,
+        epoch: int = 0,
     ) -> None:
         """Keep this epoch's result if it is the best of the sweep so far."""
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return
         best = self.best.value if self.best else None
         if best is None or (value > best if self.mode == "max" else value < best):
-            self.best = BestTrial(float(value), trial, run_id, dict(params or {}))
+            self.best = BestTrial(float(value), trial, run_id, dict(params or {}), epoch)
 
     def line(self) -> str:
         best = "-" if self.best is None else f"{self.best.value:.4f} ({self.best.trial})"
@@ -79,14 +81,14 @@ class Progress:
         return " | ".join(parts)
 
 
-def trial_outcome(last_result: dict[str, Any] | None, max_epochs: int) -> str:
-    """How a trial that ended without an error ended: completed, stopped_early or diverged."""
-    result = last_result or {}
-    if result.get(STATE_KEY) == "diverged":
-        return "diverged"
-    if int(result.get("epoch", 0)) < max_epochs:
-        return "stopped_early"
-    return "completed"
+def trial_outcome(last_result: dict[str, Any] | None) -> str:
+    """How a trial that ended without an error ended: completed, diverged or stopped_early.
+
+    The loop's last report says "completed" or "diverged"; a trial the scheduler stopped
+    has a last report that still says "running".
+    """
+    state = (last_result or {}).get(STATE_KEY)
+    return state if state in ("completed", "diverged") else "stopped_early"
 
 
 class TrialMonitor(Callback):
@@ -118,16 +120,16 @@ class TrialMonitor(Callback):
     ) -> None:
         self.progress.epochs += 1
         self.progress.offer(
-            result.get(self.progress.metric), str(trial), result.get(RUN_ID_KEY), trial.config
+            result.get(self.progress.metric), str(trial), result.get(RUN_ID_KEY), trial.config,
+            int(result.get("epoch", 0)),
         )
         self._emit()
 
     def on_trial_complete(
         self, iteration: int, trials: list[Any], trial: Any, **info: Any
     ) -> None:
-        state = trial_outcome(trial.last_result, self.progress.max_epochs)
-        # A trial that ran to its end (or diverged) recorded that itself; one the scheduler
-        # stopped may have been killed before it could.
+        state = trial_outcome(trial.last_result)
+        # A trial that ran to its end (or diverged) recorded that itself, in its last report.
         self._end(trial, state, write=state == "stopped_early")
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:

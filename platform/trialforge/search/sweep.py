@@ -25,10 +25,11 @@ from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.monitor import BestTrial, Progress, TrialMonitor
+from trialforge.search.reconcile import finish_trial_records
 from trialforge.search.runtime import cluster_cpus, connect_ray
 from trialforge.search.schedulers import build_scheduler
 from trialforge.search.searcher import OptunaSearcher, fail_running_trials
-from trialforge.search.space import to_optuna
+from trialforge.search.space import spec_point, to_optuna
 from trialforge.spec import SweepSpec
 from trialforge.tracking import SweepTracker, TrackingTarget
 from trialforge.train.trial import (
@@ -111,14 +112,15 @@ def run_sweep(
         with phases("search"):
             monitor = TrialMonitor(progress, tracker, target, on_progress)
             results = _tuner(spec, sweep_id, home, target, monitor, prepared.dataset).fit()
-            _close_open_trials(tracker, target, home, sweep_id, monitor.outcomes,
-                               "the sweep ended with it running")
+            _close_open_trials(results, tracker, target, spec, home, sweep_id,
+                               monitor.outcomes, "the sweep ended with it running")
         best = progress.best
         if best is None:
             raise SweepFailedError(_no_result_message(results, progress))
         model = None
-        if target is not None and spec.register.enabled and best.run_id:
+        if tracker is not None and target is not None and spec.register.enabled and best.run_id:
             with phases("register"):
+                tracker.wait_for_best_checkpoint(best.run_id, best.epoch)
                 model = register_best_model(
                     tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
                     trial_run_id=best.run_id, spec=spec.with_params(best.params),
@@ -150,7 +152,7 @@ def run_sweep(
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
         outcomes = monitor.outcomes if monitor is not None else {}
-        _close_open_trials(tracker, target, home, sweep_id, outcomes,
+        _close_open_trials(None, tracker, target, spec, home, sweep_id, outcomes,
                            f"sweep {state.value}: {error}")
         if tracker is not None and target is not None:
             tracker.finish(target, state.value, {}, {}, error=error)
@@ -233,10 +235,12 @@ def _tuner(
     # Without a space every trial trains the spec as written: nothing for Optuna to sample.
     searcher = None
     if search.space:
+        first = spec_point(spec) if search.try_spec_first else None
         searcher = OptunaSearcher(
             space=to_optuna(search.space),
             metric=search.metric,
             mode=search.direction,
+            points_to_evaluate=[first] if first else None,
             sampler=_sampler(spec),
             study_name=study_name(sweep_id),
             storage=_optuna_storage(home),
@@ -259,15 +263,22 @@ def _tuner(
             storage_path=str(home.ray_results),
             callbacks=[monitor],
             verbose=0,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            # The best-scored checkpoints are kept (and the latest, always): each trial's best
+            # weights stay in Ray's storage even if its process ends before it uploads them.
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=search.metric,
+                checkpoint_score_order=search.direction,
+            ),
             failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
         ),
     )
 
 
 def _close_open_trials(
+    results: tune.ResultGrid | None,
     tracker: SweepTracker | None,
     target: TrackingTarget | None,
+    spec: SweepSpec,
     home: Home,
     sweep_id: str,
     outcomes: dict[str, tuple[str, str | None]],
@@ -275,7 +286,8 @@ def _close_open_trials(
 ) -> None:
     """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over."""
     if tracker is not None and target is not None:
-        tracker.close_open_trials(target, outcomes, reason)
+        finish_trial_records(results, tracker, target, outcomes, spec.search.metric,
+                             spec.search.direction, reason)
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
         fail_running_trials(_optuna_storage(home), study_name(sweep_id))

@@ -105,14 +105,19 @@ class TrialRun:
         history = client.get_metric_history(run_id, EPOCH_MARKER)
         return cls(client, run_id, max((m.step for m in history), default=0))
 
-    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Every metric of one epoch in one call (skipped if this epoch is logged already)."""
-        if epoch <= self.logged_epochs:
-            return
-        now = int(time.time() * 1000)
-        batch = [Metric(key, float(value), now, epoch) for key, value in metrics.items()]
-        self.client.log_batch(self.run_id, metrics=batch)
-        self.logged_epochs = epoch
+    def log_epochs(self, epochs: Iterable[tuple[int, Mapping[str, float], int]]) -> None:
+        """(epoch, metrics, timestamp in ms) of several epochs in one call; epochs logged
+        already are skipped."""
+        batch = [
+            Metric(key, float(value), timestamp, epoch)
+            for epoch, metrics, timestamp in epochs
+            if epoch > self.logged_epochs
+            for key, value in metrics.items()
+        ]
+        for start in range(0, len(batch), 1000):  # MLflow takes 1,000 metrics per call
+            self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
+        if batch:
+            self.logged_epochs = max(metric.step for metric in batch)
 
     def log_best_checkpoint(self, path: Path, epoch: int) -> None:
         """Replace the run's best checkpoint with the one at `path`."""
@@ -171,28 +176,26 @@ class SweepTracker:
         )
         return runs[0].info.run_id if runs else None
 
-    def close_open_trials(
-        self,
-        target: TrackingTarget,
-        outcomes: Mapping[str, tuple[str, str | None]],
-        reason: str,
-    ) -> int:
-        """End every child run still RUNNING: none is left open once the sweep is over.
+    def wait_for_best_checkpoint(self, run_id: str, epoch: int, timeout_s: float = 30.0) -> None:
+        """Wait until the run's best checkpoint is the one of `epoch`: a trial the scheduler
+        stopped uploads it as it winds down, possibly just after the sweep's last result."""
+        deadline = time.monotonic() + timeout_s
+        while self.client.get_run(run_id).data.tags.get(TAG_BEST_EPOCH) != str(epoch):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"run {run_id} has no checkpoint of its best epoch {epoch} after "
+                    f"{timeout_s:.0f} s: the trial's process ended before it could upload it"
+                )
+            time.sleep(0.2)
 
-        A run is still open when its trial's process died, or has not finished writing how
-        it ended: `outcomes` (trial id -> state, reason) says how the driver saw it end;
-        a trial the driver never saw end was interrupted, for `reason`.
-        """
-        open_runs = self.client.search_runs(
+    def open_trial_runs(self, target: TrackingTarget) -> dict[str, str]:
+        """Trial id -> run id of every child run still RUNNING."""
+        runs = self.client.search_runs(
             [target.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
             f"and tags.`{TAG_KIND}` = 'trial' and attributes.status = 'RUNNING'",
         )
-        for run in open_runs:
-            trial_id = run.data.tags.get(TAG_TRIAL, "")
-            state, why = outcomes.get(trial_id, ("interrupted", reason))
-            self.end_trial(run.info.run_id, state, why)
-        return len(open_runs)
+        return {run.data.tags.get(TAG_TRIAL, run.info.run_id): run.info.run_id for run in runs}
 
     def finish(
         self,

@@ -73,7 +73,8 @@ def train_loop(spec: SweepSpec, session: TrialSession, data: Dataset | None = No
             "input_shape": list(data.input_shape),  # with the spec, enough to rebuild the model
             "num_classes": data.num_classes,
         }
-        session.report(metrics, checkpoint)
+        final = epoch == spec.train.epochs
+        session.report(metrics, checkpoint, state="completed" if final else "running")
 
 
 def trial_data(spec: SweepSpec) -> Dataset:

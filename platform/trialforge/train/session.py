@@ -5,15 +5,15 @@
 write the same checkpoints and log the same MLflow run (rank 0 is the only writer).
 
 Reports are pipelined: `report` snapshots the epoch's state and hands it to a reporter
-thread, which writes the checkpoint, logs MLflow and reports to Ray (a round trip to the
-Tune driver, or Train's barrier and controller poll) while the next epoch trains. At most one
+thread, which logs MLflow (in batches, see `trial_log`), writes the checkpoint and reports
+to Ray (a round trip to the Tune driver, or Train's barrier and controller poll) while the
+next epoch trains. At most one
 report is in flight, so results reach the scheduler at most one epoch late, and a stop the
 scheduler decides ends training at the next batch.
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from trialforge.train.trial_log import TrialLog
 
 if TYPE_CHECKING:
     from trialforge.tracking import TrialRun
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 # What is sent with every report besides the metrics.
 RUN_ID_KEY = "mlflow_run_id"
 STATE_KEY = "trial_state"
-BEST_KEY = "best_value"  # in a checkpoint: the trial's best objective so far
 
 
 class TrialSession(Protocol):
@@ -72,21 +72,21 @@ class TrialSession(Protocol):
 
 
 class TrackedSession:
-    """Reports each epoch through a reporter thread: checkpoint, then MLflow, then Ray.
+    """Reports each epoch through a reporter thread: MLflow (batched), checkpoint, then Ray.
 
-    MLflow gets an epoch before Ray gets its checkpoint, so after a crash MLflow never lacks
-    an epoch the trial resumes after. Subclasses implement `_ray_report`, `_ray_checkpoint`.
+    Subclasses implement `_ray_report` and `_ray_checkpoint` for Tune or Train, and say how
+    often to write to MLflow (`log_interval_s`) and when to upload the best checkpoint.
     """
 
     rank = 0
     world_size = 1
     device = torch.device("cpu")
+    log_interval_s = 1.0
+    upload_best_at_end = True
 
     def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
         self.run = run  # None on workers that do not write
-        self.metric = metric
-        self.mode = mode
-        self.best: float | None = None
+        self.log = TrialLog(run, metric, mode, self.log_interval_s, self.upload_best_at_end)
         self._reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-reporter")
         self._in_flight: Future[None] | None = None
         self._stopped = False
@@ -108,8 +108,7 @@ class TrackedSession:
             return None
         with checkpoint.as_directory() as directory:
             state = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
-        # A resumed trial keeps its best so far: its next epochs are not its best by default.
-        self.best = state.get(BEST_KEY)
+        self.log.restore(state)
         return state
 
     def report(
@@ -130,11 +129,12 @@ class TrackedSession:
             raise SystemExit(0)
 
     def close(self) -> None:
-        """Deliver the last report, then stop the reporter thread (the trial is over)."""
+        """Deliver the last report and what MLflow still lacks; stop the reporter thread."""
         try:
             self._await_report()
         finally:
             self._reporter.shutdown(wait=True)
+            self.log.close()
 
     def _await_report(self) -> None:
         future, self._in_flight = self._in_flight, None
@@ -144,21 +144,28 @@ class TrackedSession:
     def _publish(
         self, metrics: dict[str, float], snapshot: dict[str, Any] | None, state: str
     ) -> None:
-        """On the reporter thread: checkpoint file, MLflow, then Ray."""
+        """On the reporter thread: MLflow when due, the checkpoint file, then Ray."""
         payload: dict[str, Any] = {**metrics, STATE_KEY: state}
         epoch = int(metrics["epoch"])
-        improved = snapshot is not None and self._improves(metrics.get(self.metric, math.nan))
-        if improved:
-            self.best = metrics[self.metric]
+        improved = self.log.record(epoch, metrics) and snapshot is not None
+        if state != "running" or self.log.due():
+            self.log.flush()
         folder = Path(tempfile.mkdtemp(prefix="trialforge-ckpt-"))
         try:
             if snapshot is not None:
-                save_checkpoint({**snapshot, BEST_KEY: self.best}, folder / CHECKPOINT_FILE)
+                # The checkpoint carries what MLflow does not have yet (see TrialLog).
+                path = save_checkpoint(
+                    {**snapshot, **self.log.checkpoint_extras()}, folder / CHECKPOINT_FILE
+                )
+                if improved:
+                    self.log.keep_best(path, epoch)
+            if state != "running":
+                # The trial ends by itself: its whole record is written before the driver
+                # learns it is over, so nothing is still being written when the sweep ends.
+                self.log.close()
+                self.log.end(state, _reason(state, epoch))
             if self.run is not None:
                 payload[RUN_ID_KEY] = self.run.run_id
-                self.run.log_epoch(epoch, {k: v for k, v in metrics.items() if k != "epoch"})
-                if improved:
-                    self.run.log_best_checkpoint(folder / CHECKPOINT_FILE, epoch)
             try:
                 # Ray copies the checkpoint into the trial's storage before this returns.
                 self._ray_report(payload, str(folder) if snapshot is not None else None)
@@ -167,13 +174,6 @@ class TrackedSession:
                 raise
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-
-    def _improves(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        if self.best is None:
-            return True
-        return value > self.best if self.mode == "max" else value < self.best
 
     def _ray_report(self, payload: dict[str, Any], checkpoint_dir: str | None) -> None:
         raise NotImplementedError
@@ -198,7 +198,14 @@ class TuneSession(TrackedSession):
 
 
 class TrainSession(TrackedSession):
-    """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU."""
+    """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU.
+
+    A stopped trial's workers are killed without warning: MLflow is written every epoch and
+    each new best checkpoint uploaded at once, so nothing waits for an end that never comes.
+    """
+
+    log_interval_s = 0.0
+    upload_best_at_end = False
 
     def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
         import ray.train
@@ -248,3 +255,9 @@ def _clone(state: Any) -> Any:
     if isinstance(state, (list, tuple)):
         return type(state)(_clone(value) for value in state)
     return state
+
+
+def _reason(state: str, epoch: int) -> str | None:
+    if state == "diverged":
+        return f"the training loss became NaN or infinite at epoch {epoch}"
+    return None

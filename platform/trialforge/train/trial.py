@@ -16,7 +16,7 @@ from trialforge.data import Dataset
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget, TrialRun
 from trialforge.train.loop import train_loop, trial_data
-from trialforge.train.session import STATE_KEY, TrainSession, TuneSession
+from trialforge.train.session import TrainSession, TuneSession
 
 # The per-trial driver of a TorchTrainer only waits on its workers: it must hold no CPU, not
 # even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
@@ -68,41 +68,21 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             trial_name=tune_context.get_trial_name(),
             params=spec.trial_params(),
         )
-    # The trial records how it ended. Only a trial whose process died cannot: the sweep's
-    # driver does it then (search.monitor).
-    outcome, reason = "failed", None
-    session = None
-    try:
-        if runs_in_process(spec):
-            session = TuneSession(run, spec.search.metric, spec.search.direction)
-            try:
-                train_loop(spec, session, context.dataset)
-            finally:
-                session.close()  # delivers the last report
-            outcome = "diverged" if session.last_state == "diverged" else "completed"
-        else:
-            last = _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
-            outcome = "diverged" if last.get(STATE_KEY) == "diverged" else "completed"
-    except SystemExit:  # Ray's way of stopping a trial: early, or at its last epoch
-        done = session is not None and session.last_epoch >= spec.train.epochs
-        outcome = "completed" if done else "stopped_early"
-        raise
-    except Exception as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        raise
+    # A trial that ends by itself (all epochs, or diverged) records that in its last report;
+    # the sweep's driver records stops, errors and lost processes (search.monitor).
+    if runs_in_process(spec):
+        session = TuneSession(run, spec.search.metric, spec.search.direction)
+        try:
+            train_loop(spec, session, context.dataset)
+        finally:
+            session.close()  # delivers the last report, and what MLflow still lacks
     else:
-        if outcome == "diverged":
-            epoch = f" at epoch {session.last_epoch}" if session is not None else ""
-            reason = f"the training loss became NaN or infinite{epoch}"
-    finally:
-        if run is not None:
-            run.end(outcome, reason)
+        _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
 
 
 def _fit_torch_trainer(
     spec: SweepSpec, context: TrialContext, run: TrialRun | None, trial_id: str
-) -> dict[str, Any]:
-    """Train on a TorchTrainer; the metrics of the last report."""
+) -> None:
     import ray.train
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -130,7 +110,7 @@ def _fit_torch_trainer(
             failure_config=ray.train.FailureConfig(max_failures=spec.train.max_failures),
         ),
     )
-    return dict(trainer.fit().metrics or {})
+    trainer.fit()
 
 
 def _train_worker(config: dict[str, Any]) -> None:
