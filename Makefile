@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 $(BIN)/trialforge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Every benchmark (B1-B6), ~25 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
+bench: install
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) .trialforge

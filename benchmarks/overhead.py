@@ -32,6 +32,7 @@ from trialforge.data import load_dataset
 from trialforge.home import resolve_home
 from trialforge.models import build_model
 from trialforge.search import run_sweep
+from trialforge.spec import DataConfig
 
 EPOCHS = 10
 MODEL = {"family": "cnn", "conv_blocks": 2, "channels": 16, "fc_width": 64}
@@ -42,7 +43,7 @@ def plain_loop(threads: int, device: str = "cpu") -> tuple[float, list[float]]:
     """What a user writes by hand: the physical limit. Returns (total, epoch times)."""
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    data = load_dataset("digits", val_fraction=0.2, seed=0, layout="image")
+    data = load_dataset(DataConfig(), seed=0, layout="image")
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     torch.manual_seed(0)

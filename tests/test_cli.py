@@ -32,7 +32,7 @@ def test_help_is_fast(home: Path) -> None:
         (["jobs/cnn_digits.yaml", "train.epochs=0"], "train.epochs: Input should be greater"),
         (["jobs/cnn_digits.yaml", "search.space.lr={loguniform: [1, 0.1]}"], "must be below"),
         (["jobs/cnn_digits.yaml", "model.family=resnet9000"], "unknown family"),
-        (["jobs/cnn_digits.yaml", "search.metric=f1"], "unknown metric 'f1'"),
+        (["jobs/cnn_digits.yaml", "search.metric=f1"], "metric 'f1' is unknown"),
         (["jobs/cnn_digits.yaml", "search.scheduler.type=pbt"], "'asha'"),
         (["jobs/cnn_digits.yaml", "data.dataset=imagenet"], "data.dataset"),
         (["jobs/cnn_digits.yaml", "model.activation=swish"], "model.activation"),

@@ -81,7 +81,7 @@ BAD_SPECS = [
     (["data.dataset=mnist"], ["data.dataset", "'digits'"]),
     (["data.val_fraction=0"], ["data.val_fraction", "greater than 0"]),
     (["train.optimizer=rmsprop"], ["train.optimizer", "'adam'", "'sgd'"]),
-    (["search.metric=f1"], ["search.metric", "unknown metric 'f1'", "val_accuracy"]),
+    (["search.metric=f1"], ["search.metric", "metric 'f1' is unknown", "val_accuracy"]),
     (["search.mode=maximize"], ["search.mode", "'min' or 'max'"]),
     (["search.scheduler.type=pbt"], ["search.scheduler.type", "'asha'", "'median'"]),
     (["search.scheduler.reduction_factor=1"], ["search.scheduler.reduction_factor"]),
@@ -105,6 +105,35 @@ BAD_SPECS = [
     (["model.family=no_such_module:net"], ["model.family", "cannot import 'no_such_module'"]),
     (["model.family=os.path:join"], ["model.family", "must accept"]),
     (["train"], ["override 'train'", "key=value"]),
+    # the families, tasks and data of issue 4
+    (["model.family=rnn", "model.cell=transformer"], ["model.cell", "'lstm'", "'gru'"]),
+    (["data.dataset=series"], ["model.family 'cnn' cannot train on dataset 'series'",
+                               "vector, sequence"]),
+    (["data.dataset=text", "data.path=x.txt"], ["token sequences", "model.family rnn"]),
+    (["data.dataset=table"], ["data", "data.path"]),
+    (["data.dataset=table", "data.path=a.csv", "model.family=mlp"], ["data.target"]),
+    (["search.metric=val_rmse"], ["search.metric", "'val_rmse' does not fit a classification",
+                                  "val_accuracy"]),
+    (["model.family=gan", "search.metric=val_accuracy"], ["does not fit a generation task",
+                                                          "val_fid"]),
+    (["search.metric=[val_accuracy, val_accuracy]"], ["search.metric", "once"]),
+    (["search.metric=[val_accuracy, params]", "search.mode=max"],
+     ["search.mode", "one mode per metric"]),
+    (["model.family=transfer", "model.backbone=models:/x"], ["model.backbone",
+                                                             "models:/NAME@ALIAS"]),
+    (["train.lr_schedule=linear"], ["train.lr_schedule", "'cosine'", "'step'"]),
+    (["train.patience=0"], ["train.patience", "greater than or equal to 1"]),
+    (["search.space={dropout: {uniform: [0, 0.5], when: {batchnorm: true}}}"],
+     ["search.space.dropout.when", "'batchnorm' must be a choice parameter"]),
+    (["search.space={batchnorm: {choice: [true, false]}, "
+      "dropout: {uniform: [0, 0.5], when: {batchnorm: maybe}}}"],
+     ["search.space.dropout.when.batchnorm", "['maybe'] not among its choices"]),
+    (["search.space={batchnorm: {choice: [true, false]}, "
+      "dropout: {uniform: [0, 0.5], when: {batchnorm: {but: true}}}}"],
+     ["search.space.dropout.when.batchnorm", "{not: value}"]),
+    (["search.space={batchnorm: {choice: [true, false], when: {activation: relu}}, "
+      "activation: {choice: [relu, tanh], when: {batchnorm: true}}}"],
+     ["search.space", "depend on each other in a cycle"]),
     (["=3"], ["key=value"]),
 ]
 
@@ -160,3 +189,71 @@ def test_a_users_builder_takes_its_own_knobs(
 
 def test_defaults_validate() -> None:
     assert SweepSpec() == parse_spec({})
+
+
+def test_each_task_has_its_default_metric_and_direction() -> None:
+    cases = {
+        "classification": ({}, "val_accuracy", "max"),
+        "regression": ({"model": {"family": "rnn"}, "data": {"dataset": "series"}},
+                       "val_rmse", "min"),
+        "language_model": ({"model": {"family": "rnn"},
+                            "data": {"dataset": "text", "path": "corpus"}},
+                           "val_perplexity", "min"),
+        "generation": ({"model": {"family": "gan"}}, "val_fid", "min"),
+    }
+    for task, (raw, metric, mode) in cases.items():
+        spec = parse_spec(raw)
+        assert (spec.task, spec.search.objective, spec.search.direction) == (task, metric, mode)
+
+
+def test_several_objectives_take_each_metrics_direction() -> None:
+    spec = parse_spec({"search": {"metric": ["val_accuracy", "params", "latency_us"]}})
+    assert spec.search.multi_objective
+    assert spec.search.objectives == ["val_accuracy", "params", "latency_us"]
+    assert spec.search.directions == ["max", "min", "min"]
+    assert spec.search.objective == "val_accuracy", "the first one drives the scheduler"
+
+
+def test_a_tables_task_comes_from_its_data_unless_given() -> None:
+    raw = {"model": {"family": "mlp"},
+           "data": {"dataset": "table", "path": "t.csv", "target": "y"}}
+    assert parse_spec(raw).task is None
+    assert parse_spec(raw).search.objective == "val_loss", "fits either task"
+    assert parse_spec(raw, ["data.task=regression"]).task == "regression"
+
+
+def test_a_relative_data_path_becomes_absolute(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    spec = parse_spec({"model": {"family": "rnn"},
+                       "data": {"dataset": "text", "path": "corpus/part.txt"}})
+    assert spec.data.path == str(tmp_path / "corpus" / "part.txt")
+
+
+def test_conditions_are_stored_on_dotted_paths_and_decide_what_is_active() -> None:
+    spec = parse_spec({"model": {"family": "rnn"}, "search": {"space": {
+        "cell": {"choice": ["rnn", "lstm", "gru"]},
+        "bidirectional": {"choice": [True, False], "when": {"cell": ["lstm", "gru"]}},
+        "layers": {"int": [1, 3], "when": {"model.cell": {"not": "rnn"}}},
+    }}})
+    bidirectional = spec.search.space["model.bidirectional"]
+    layers = spec.search.space["model.layers"]
+    assert bidirectional.when == {"model.cell": ["lstm", "gru"]}
+    assert layers.when == {"model.cell": {"not": ["rnn"]}}
+    assert bidirectional.active({"model.cell": "gru"})
+    assert not bidirectional.active({"model.cell": "rnn"})
+    assert not layers.active({}), "off when what it depends on is off"
+    trial = spec.with_params({"model.cell": "rnn"})
+    params = trial.trial_params({"model.cell": "rnn"})
+    assert "model.bidirectional" not in params and "model.layers" not in params
+    assert params["model.cell"] == "rnn"
+
+
+def test_conditions_hold_whatever_order_the_space_is_written_in() -> None:
+    # A spec read back from YAML with sorted keys lists a parameter before its condition's.
+    spec = parse_spec({"model": {"family": "rnn"}, "search": {"space": {
+        "bidirectional": {"choice": [True, False], "when": {"cell": ["lstm", "gru"]}},
+        "cell": {"choice": ["rnn", "lstm", "gru"]},
+    }}})
+    assert list(spec.search.space) == ["model.cell", "model.bidirectional"]
+    assert parse_spec(spec.to_dict()) == spec

@@ -7,6 +7,7 @@ User mistakes print one red line and exit 2; a sweep that produced nothing exits
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -214,6 +215,8 @@ def sweep_show(
     ]:
         if value not in (None, ""):
             out.print(f"[bold]{label}[/bold]: {value}")
+    if record.pareto_front:
+        _print_pareto_front(json.loads(record.pareto_front))
     if not record.mlflow_experiment_id:
         return
     _quiet_libraries()
@@ -229,6 +232,17 @@ def sweep_show(
             str(row["name"]), str(row["state"]), _short(row.get(metric)),
             *[_short(row[c]) for c in params],
         )
+    out.print(table)
+
+
+def _print_pareto_front(front: list[dict[str, Any]]) -> None:
+    """A multi-objective sweep's trade-offs: no listed trial is beaten on every objective."""
+    metrics = list(front[0]["values"]) if front else []
+    params = sorted({name for point in front for name in point["params"]})
+    table = Table("optuna trial", *metrics, *params, title="Pareto front")
+    for point in front:
+        table.add_row(str(point["number"]), *[_short(point["values"][m]) for m in metrics],
+                      *[_short(point["params"].get(name, "")) for name in params])
     out.print(table)
 
 

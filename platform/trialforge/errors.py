@@ -21,3 +21,7 @@ class SweepFailedError(TrialforgeError):
     """A sweep ran but produced no usable trial (every trial failed or diverged)."""
 
     exit_code = 1
+
+
+class DataError(TrialforgeError):
+    """The data a spec points at is missing or unusable (raised before any trial starts)."""

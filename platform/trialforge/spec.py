@@ -30,19 +30,13 @@ from pydantic import (
     model_validator,
 )
 
+from trialforge.data import DATASET_LAYOUTS, DATASET_TASKS, FILE_DATASETS
 from trialforge.errors import SpecError
-from trialforge.models import BUILTIN_FAMILIES, check_builder
+from trialforge.models import BUILTIN_FAMILIES, INPUT_LAYOUT, check_builder
+from trialforge.tasks import DEFAULT_METRIC, Mode, Task, check_metric, task_metrics
 
 Activation = Literal["relu", "tanh", "sigmoid", "gelu", "leaky_relu"]
 WeightInit = Literal["default", "xavier", "he"]
-Mode = Literal["min", "max"]
-
-#: Metrics every classification trial reports, with the direction that is better.
-METRICS: dict[str, Mode] = {
-    "val_accuracy": "max",
-    "val_loss": "min",
-    "train_loss": "min",
-}
 
 
 class _Section(BaseModel):
@@ -94,6 +88,62 @@ class CNNConfig(_NetKnobs):
     fc_width: int = Field(64, ge=1, le=8192)
 
 
+class RNNConfig(_Section):
+    """Recurrent network over sequences: a vanilla tanh RNN, an LSTM or a GRU."""
+
+    family: Literal["rnn"] = "rnn"
+    cell: Literal["rnn", "lstm", "gru"] = "lstm"
+    layers: int = Field(1, ge=1, le=8)
+    hidden_size: int = Field(64, ge=1, le=4096)
+    bidirectional: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="between stacked layers")
+    embedding_dim: int = Field(32, ge=1, le=4096, description="token inputs (text) only")
+
+
+class GANConfig(_Section):
+    """DCGAN-style generator and discriminator; `g_`/`d_` knobs set each network."""
+
+    family: Literal["gan"] = "gan"
+    latent_dim: int = Field(32, ge=1, le=1024)
+    channels: int = Field(32, ge=1, le=1024, description="feature maps of both networks")
+    g_lr: float = Field(2e-4, gt=0.0)
+    d_lr: float = Field(2e-4, gt=0.0)
+    g_beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    d_beta1: float = Field(0.5, ge=0.0, lt=1.0)
+    g_beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    d_beta2: float = Field(0.999, ge=0.0, lt=1.0)
+    g_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    d_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    g_batchnorm: bool = True
+    d_batchnorm: bool = False
+    g_activation: Activation = "relu"
+    d_activation: Activation = "leaky_relu"
+
+
+class TransferConfig(CNNConfig):
+    """A backbone with a new head. `backbone`: `scratch` (this config's CNN, untrained),
+    `models:/NAME@ALIAS` or `models:/NAME/VERSION` (MLflow registry), a checkpoint file of
+    this CNN's weights, or `torchvision:ARCH` (weights from the local torch hub cache)."""
+
+    family: Literal["transfer"] = "transfer"  # type: ignore[assignment]
+    backbone: str = "scratch"
+    freeze: Literal["none", "all", "all_but_last"] = "none"
+    trainable_layers: int = Field(1, ge=1, description="with freeze=all_but_last: the last k")
+    backbone_lr: float | None = Field(None, gt=0.0, description="default: train.lr")
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_source(cls, backbone: str) -> str:
+        if backbone.startswith("models:/") and not re.fullmatch(r"models:/[^/@]+(@[^/@]+|/\d+)",
+                                                                 backbone):
+            raise ValueError(
+                f"backbone {backbone!r}: write models:/NAME@ALIAS or models:/NAME/VERSION"
+            )
+        if backbone.startswith("torchvision:") and not backbone.removeprefix("torchvision:"):
+            raise ValueError("backbone: name a torchvision architecture, e.g. torchvision:resnet18")
+        return backbone
+
+
 class CustomModelConfig(BaseModel):
     """A user's builder, `family: package.module:function`; other keys are its arguments."""
 
@@ -117,7 +167,10 @@ class CustomModelConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
-_FAMILY_CONFIGS: dict[str, type[BaseModel]] = {"mlp": MLPConfig, "cnn": CNNConfig}
+_FAMILY_CONFIGS: dict[str, type[BaseModel]] = {
+    "mlp": MLPConfig, "cnn": CNNConfig, "rnn": RNNConfig, "gan": GANConfig,
+    "transfer": TransferConfig,
+}
 assert set(_FAMILY_CONFIGS) == set(BUILTIN_FAMILIES), "spec and models disagree on families"
 
 
@@ -134,6 +187,9 @@ ModelConfig = Annotated[
     Union[
         Annotated[MLPConfig, Tag("mlp")],
         Annotated[CNNConfig, Tag("cnn")],
+        Annotated[RNNConfig, Tag("rnn")],
+        Annotated[GANConfig, Tag("gan")],
+        Annotated[TransferConfig, Tag("transfer")],
         Annotated[CustomModelConfig, Tag("custom")],
     ],
     Discriminator(
@@ -151,8 +207,31 @@ ModelConfig = Annotated[
 
 
 class DataConfig(_Section):
-    dataset: Literal["digits"] = "digits"
+    """Which data, and how it is split. File datasets read `path`; the others are built in."""
+
+    dataset: Literal["digits", "series", "text", "table", "npz", "images"] = "digits"
+    path: str | None = Field(None, description="table/npz/images/text: the file or folder")
+    target: str | None = Field(None, description="table: the target column")
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="table/npz: auto = classification for integer or text targets"
+    )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    window: int = Field(32, ge=2, le=100_000, description="series/text: steps per example")
+    image_size: int = Field(32, ge=4, le=1024, description="images: resized to this square")
+    classes: list[int] | None = Field(None, description="digits: keep only these labels")
+    train_per_class: int | None = Field(None, ge=1, description="keep few labels per class")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> DataConfig:
+        if self.dataset in FILE_DATASETS and not self.path:
+            raise ValueError(f"dataset {self.dataset!r} reads files: set data.path")
+        if self.dataset == "table" and not self.target:
+            raise ValueError("dataset 'table' needs data.target, the name of the target column")
+        if self.path:
+            # Relative to where the sweep is started; absolute from then on, so trials
+            # running in other folders (Ray workers) read the same files.
+            self.path = str(Path(self.path).expanduser().resolve())
+        return self
 
 
 class TrainConfig(_Section):
@@ -165,13 +244,40 @@ class TrainConfig(_Section):
     workers: int = Field(1, ge=1, description="> 1: data-parallel (DDP) with a TorchTrainer")
     use_gpu: bool = False
     max_failures: int = Field(1, ge=0, description="restarts of a trial whose worker died")
+    l1: float = Field(0.0, ge=0.0, description="L1 penalty on the weights, added to the loss")
+    grad_clip: float = Field(0.0, ge=0.0, description="max gradient norm; 0 = no clipping")
+    lr_schedule: Literal["none", "cosine", "step"] = "none"
+    step_size: int = Field(5, ge=1, description="lr_schedule=step: epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="lr_schedule=step: decay factor")
+    patience: int | None = Field(
+        None, ge=1, description="stop when the metric has not improved for this many epochs"
+    )
 
 
 # --- search space ------------------------------------------------------------------------
 
 
-class _Range(_Section):
-    @field_validator("*", mode="before")
+class _Param(_Section):
+    """A searched knob. `when` makes it conditional: sampled (and logged) only when other,
+    earlier `choice` parameters take some values: `{cell: [lstm, gru]}`, or
+    `{backbone: {not: scratch}}`. Otherwise the trial keeps the spec's value."""
+
+    when: dict[str, Any] | None = None
+
+    def active(self, point: dict[str, Any]) -> bool:
+        """Whether this parameter is sampled, given the values sampled before it."""
+        for path, condition in (self.when or {}).items():
+            if path not in point:
+                return False  # what it depends on is itself off
+            negate = isinstance(condition, dict)
+            values = condition["not"] if negate else condition
+            if (point[path] in values) == negate:
+                return False
+        return True
+
+
+class _Range(_Param):
+    @field_validator("loguniform", "uniform", "int_", mode="before", check_fields=False)
     @classmethod
     def _pair(cls, bounds: Any) -> Any:
         if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
@@ -219,7 +325,7 @@ class IntRange(_Range):
 Scalar = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
 
 
-class Choice(_Section):
+class Choice(_Param):
     choice: list[Scalar] = Field(min_length=1)
 
     @field_validator("choice")
@@ -283,8 +389,11 @@ class SchedulerConfig(_Section):
 
 
 class SearchConfig(_Section):
-    metric: str = "val_accuracy"
-    mode: Mode | None = Field(None, description="default: the metric's own direction")
+    """How to search. `metric` may list several objectives (a Pareto search); the first
+    one drives the scheduler and picks the model to register."""
+
+    metric: str | list[str] | None = Field(None, description="default: the task's own")
+    mode: Mode | list[Mode] | None = Field(None, description="default: each metric's direction")
     trials: int = Field(8, ge=1)
     concurrency: int = Field(2, ge=1)
     sampler: Literal["tpe", "random"] = "tpe"
@@ -296,20 +405,61 @@ class SearchConfig(_Section):
 
     @field_validator("metric")
     @classmethod
-    def _known_metric(cls, metric: str) -> str:
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
+    def _distinct_metrics(cls, metric: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(metric, list):
+            if not metric or len(set(metric)) != len(metric):
+                raise ValueError("list each objective once, e.g. [val_accuracy, params]")
+            if len(metric) == 1:
+                return metric[0]
         return metric
 
-    @model_validator(mode="after")
-    def _default_mode(self) -> SearchConfig:
+    def resolve(self, task: Task | None) -> None:
+        """Fill in the default metric and modes of `task` (None: known after loading data),
+        and check each metric fits it."""
+        if self.metric is None:
+            # A table's task is known once its target column is read; both tasks have val_loss.
+            self.metric = DEFAULT_METRIC[task] if task else "val_loss"
+        known = {**task_metrics("classification"), **task_metrics("regression")}
+        directions = []
+        for metric in self.objectives:
+            if task is not None:
+                directions.append(check_metric(task, metric))
+            elif metric in known:
+                directions.append(known[metric])
+            else:
+                raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(known)}")
         if self.mode is None:
-            self.mode = METRICS[self.metric]
-        return self
+            self.mode = directions[0] if len(directions) == 1 else directions
+        modes = self.mode if isinstance(self.mode, list) else [self.mode]
+        if len(modes) != len(directions):
+            raise ValueError(
+                f"search.mode: give one mode per metric ({len(directions)}), or leave it out"
+            )
+
+    @property
+    def objectives(self) -> list[str]:
+        """Every metric the search optimizes, the scheduler's first."""
+        metric = self.metric or "val_loss"
+        return metric if isinstance(metric, list) else [metric]
+
+    @property
+    def directions(self) -> list[Mode]:
+        if self.mode is None:
+            return ["min"] * len(self.objectives)
+        return list(self.mode) if isinstance(self.mode, list) else [self.mode]
+
+    @property
+    def objective(self) -> str:
+        """The metric that drives the scheduler, ranks trials and picks the model to register."""
+        return self.objectives[0]
 
     @property
     def direction(self) -> Mode:
-        return self.mode or METRICS[self.metric]
+        return self.directions[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
 
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
@@ -353,8 +503,39 @@ class SweepSpec(_Section):
     register: RegisterConfig = Field(default_factory=RegisterConfig)
 
     @model_validator(mode="after")
-    def _resolve_space(self) -> SweepSpec:
+    def _resolve(self) -> SweepSpec:
+        layouts = DATASET_LAYOUTS[self.data.dataset]
+        wanted = INPUT_LAYOUT.get(self.model.family)
+        if wanted is not None and wanted not in layouts and "tokens" not in layouts:
+            raise ValueError(
+                f"model.family {self.model.family!r} cannot train on dataset "
+                f"{self.data.dataset!r} (it gives {', '.join(layouts)} inputs)"
+            )
+        if "tokens" in layouts and self.model.family not in ("rnn",) and ":" not in str(
+            self.model.family
+        ):
+            raise ValueError(f"dataset {self.data.dataset!r} is token sequences: use "
+                             "model.family rnn (or your own builder)")
+        try:
+            self.search.resolve(self.task)
+        except ValueError as exc:
+            raise ValueError(f"search.metric: {exc}") from None
+        self._resolve_space()
+        return self
+
+    @property
+    def task(self) -> Task | None:
+        """What the trials learn; None while it depends on the data (a table's target)."""
+        if self.model.family == "gan":
+            return "generation"
+        task = DATASET_TASKS[self.data.dataset]
+        if task is None and self.data.task != "auto":
+            task = self.data.task
+        return task
+
+    def _resolve_space(self) -> None:
         resolved: dict[str, ParamSpace] = {}
+        keys: dict[str, str] = {}
         for key, space in self.search.space.items():
             path = self._param_path(key)
             if path in resolved:
@@ -367,9 +548,35 @@ class SweepSpec(_Section):
                     raise ValueError(
                         f"search.space.{key}: {value!r} is not a valid {path}: {reason}"
                     ) from None
-            resolved[path] = space
-        self.search.space = resolved
-        return self
+            resolved[path], keys[path] = space, key
+        for path, space in resolved.items():
+            if space.when:
+                space.when = self._resolve_condition(keys[path], space.when, resolved)
+        self.search.space = _parents_first(resolved, keys)
+
+    def _resolve_condition(
+        self, key: str, when: dict[str, Any], space: dict[str, ParamSpace]
+    ) -> dict[str, Any]:
+        """Conditions keyed by dotted paths, on `choice` parameters and their values."""
+        resolved: dict[str, Any] = {}
+        for name, condition in when.items():
+            path = self._param_path(name)
+            parent = space.get(path)
+            if not isinstance(parent, Choice):
+                raise ValueError(f"search.space.{key}.when: {name!r} must be a choice "
+                                 "parameter of search.space")
+            negate = isinstance(condition, dict)
+            if negate and set(condition) != {"not"}:
+                raise ValueError(f"search.space.{key}.when.{name}: write a value, a list of "
+                                 "values, or {not: value}")
+            values = condition["not"] if negate else condition
+            values = values if isinstance(values, list) else [values]
+            unknown = [value for value in values if value not in parent.choice]
+            if unknown:
+                raise ValueError(f"search.space.{key}.when.{name}: {unknown} not among its "
+                                 f"choices {parent.choice}")
+            resolved[path] = {"not": values} if negate else values
+        return resolved
 
     def _param_path(self, key: str) -> str:
         """Map a space key (`lr` or `train.lr`) to the dotted path of the knob it sets."""
@@ -424,13 +631,38 @@ class SweepSpec(_Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def trial_params(self) -> dict[str, Any]:
-        """The knobs one trial trains with, flattened to dotted paths (logged to MLflow)."""
+    def trial_params(self, sampled: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The knobs one trial trains with, flattened to dotted paths (logged to MLflow).
+
+        Given what the searcher `sampled`, the conditional parameters it left off are left
+        out: they do not describe this trial.
+        """
         flat: dict[str, Any] = {"seed": self.seed}
         for section in _SEARCHABLE_SECTIONS:
             for name, value in getattr(self, section).model_dump(mode="json").items():
                 flat[f"{section}.{name}"] = value
+        if sampled is not None:
+            for path, space in self.search.space.items():
+                if space.when and path not in sampled:
+                    flat.pop(path, None)
         return flat
+
+
+def _parents_first(space: dict[str, ParamSpace], keys: dict[str, str]) -> dict[str, ParamSpace]:
+    """The space ordered so each parameter comes after those its condition reads (the order
+    a define-by-run search asks for them); a cycle of conditions is an error."""
+    ordered: dict[str, ParamSpace] = {}
+    pending = dict(space)
+    while pending:
+        ready = [path for path, param in pending.items()
+                 if all(parent in ordered for parent in (param.when or {}))]
+        if not ready:
+            names = ", ".join(keys[path] for path in pending)
+            raise ValueError(f"search.space: the conditions of {names} depend on each other "
+                             "in a cycle")
+        for path in ready:
+            ordered[path] = pending.pop(path)
+    return ordered
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -53,3 +53,20 @@ def test_list_is_newest_first(catalog: Catalog) -> None:
     assert [r.id for r in catalog.list_sweeps()] == ids[::-1]
     assert len(catalog.list_sweeps(limit=2)) == 2
     assert len(set(ids)) == 3
+
+
+def test_a_catalog_made_before_pareto_fronts_gains_the_column(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, inspect, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:  # the first release's table, without pareto_front
+        connection.execute(text("CREATE TABLE trialforge_sweeps (id VARCHAR(32) PRIMARY KEY, "
+                                "name VARCHAR(100))"))
+        connection.execute(text("INSERT INTO trialforge_sweeps VALUES ('abc', 'old')"))
+    Catalog(url).close()
+    columns = {c["name"] for c in inspect(engine).get_columns("trialforge_sweeps")}
+    assert "pareto_front" in columns
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM trialforge_sweeps")).scalar() == "old"
+    engine.dispose()

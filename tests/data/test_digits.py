@@ -6,11 +6,21 @@ import pytest
 import torch
 
 from trialforge.data import load_dataset
+from trialforge.data.dataset import Dataset
+from trialforge.errors import DataError
+from trialforge.spec import DataConfig
+
+DIGITS = DataConfig()
+
+
+def _digits(seed: int = 0, layout: str = "image", **fields: object) -> Dataset:
+    return load_dataset(DataConfig.model_validate(fields) if fields else DIGITS, seed=seed,
+                        layout=layout)  # type: ignore[arg-type]
 
 
 def test_images_for_cnns_and_vectors_for_mlps() -> None:
-    images = load_dataset("digits", val_fraction=0.2, seed=0, layout="image")
-    vectors = load_dataset("digits", val_fraction=0.2, seed=0, layout="vector")
+    images = _digits(layout="image")
+    vectors = _digits(layout="vector")
     assert images.input_shape == (1, 8, 8)
     assert vectors.input_shape == (64,)
     assert len(images.y_train) + len(images.y_val) == 1797
@@ -22,19 +32,37 @@ def test_images_for_cnns_and_vectors_for_mlps() -> None:
 
 
 def test_split_is_stratified() -> None:
-    data = load_dataset("digits", val_fraction=0.2, seed=3)
+    data = _digits(seed=3)
     per_class = torch.bincount(data.y_val, minlength=10)
     assert per_class.min() >= 35 and per_class.max() <= 37
 
 
 def test_same_seed_same_split_other_seed_other_split() -> None:
-    first = load_dataset("digits", val_fraction=0.2, seed=7)
-    again = load_dataset("digits", val_fraction=0.2, seed=7)
-    other = load_dataset("digits", val_fraction=0.2, seed=8)
+    first = _digits(seed=7)
+    again = _digits(seed=7)
+    other = _digits(seed=8)
     assert torch.equal(first.x_val, again.x_val) and torch.equal(first.y_train, again.y_train)
     assert not torch.equal(first.x_val, other.x_val)
 
 
-def test_unknown_dataset_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="unknown dataset 'mnist'; allowed: digits"):
-        load_dataset("mnist", val_fraction=0.2, seed=0)
+def test_rows_as_a_sequence_for_rnns() -> None:
+    sequences = _digits(layout="sequence")
+    images = _digits(layout="image")
+    assert sequences.input_shape == (8, 8)  # 8 steps (rows) of 8 features
+    assert torch.equal(sequences.x_train, images.x_train[:, 0])
+
+
+def test_some_classes_relabelled_with_few_labels_each() -> None:
+    data = _digits(classes=[5, 6, 7, 8, 9], train_per_class=10)
+    assert data.num_classes == 5 and data.class_names == ("5", "6", "7", "8", "9")
+    assert torch.bincount(data.y_train).tolist() == [10] * 5
+    assert len(data.y_val) == 180  # 20% of the 896 images of 5-9: validation keeps them all
+    again = _digits(classes=[5, 6, 7, 8, 9], train_per_class=10)
+    assert torch.equal(data.x_train, again.x_train)
+
+
+def test_bad_classes_and_layouts_are_data_errors() -> None:
+    with pytest.raises(DataError, match=r"data.classes: digits are 0-9, not \[12\]"):
+        _digits(classes=[1, 12])
+    with pytest.raises(DataError, match="digits cannot be shaped as 'tokens'"):
+        _digits(layout="tokens")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from trialforge.models import BUILTIN_FAMILIES, build_model, resolve_builder
+from trialforge.models import build_model, resolve_builder
 from trialforge.models.layers import init_weights
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid", "gelu", "leaky_relu"]
@@ -28,7 +28,7 @@ def _forward_backward(model: nn.Module, input_shape: tuple[int, ...]) -> torch.T
     return logits
 
 
-@pytest.mark.parametrize("family", sorted(BUILTIN_FAMILIES))
+@pytest.mark.parametrize("family", sorted(SHAPES))
 @pytest.mark.parametrize(("activation", "init", "batchnorm", "dropout"), KNOBS)
 def test_every_knob_combination_trains(
     family: str, activation: str, init: str, batchnorm: bool, dropout: float

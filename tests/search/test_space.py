@@ -50,3 +50,39 @@ def test_no_first_point_when_the_spec_lies_outside_its_space() -> None:
     assert spec_point(outside_range) is None
     assert spec_point(outside_choices) is None
     assert spec_point(bool_is_not_int) is None
+
+
+def test_a_conditional_parameter_is_never_sampled_when_its_condition_is_off() -> None:
+    import optuna
+
+    from trialforge.search.space import searcher_space
+
+    spec = parse_spec({"model": {"family": "rnn"}, "search": {"space": {
+        "cell": {"choice": ["rnn", "lstm", "gru"]},
+        "bidirectional": {"choice": [True, False], "when": {"cell": ["lstm", "gru"]}},
+        "lr": {"loguniform": [1e-4, 1e-1]},
+    }}})
+    define_by_run = searcher_space(spec.search.space)
+    assert callable(define_by_run)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=5))
+    study.optimize(lambda trial: define_by_run(trial) or trial.params["train.lr"], n_trials=30)
+    cells = {trial.params["model.cell"] for trial in study.trials}
+    assert cells == {"rnn", "lstm", "gru"}
+    for trial in study.trials:
+        sampled = "model.bidirectional" in trial.params
+        assert sampled == (trial.params["model.cell"] != "rnn"), trial.params
+
+
+def test_without_conditions_the_space_stays_a_fixed_dict() -> None:
+    from trialforge.search.space import searcher_space
+
+    spec = parse_spec({"search": {"space": {"lr": {"loguniform": [1e-4, 1e-1]}}}})
+    assert searcher_space(spec.search.space) == to_optuna(spec.search.space)
+
+
+def test_the_first_point_leaves_out_parameters_whose_condition_is_off() -> None:
+    spec = parse_spec({"model": {"family": "rnn", "cell": "rnn"}, "search": {"space": {
+        "cell": {"choice": ["rnn", "lstm"]},
+        "bidirectional": {"choice": [True, False], "when": {"cell": "lstm"}},
+    }}})
+    assert spec_point(spec) == {"model.cell": "rnn"}

@@ -13,13 +13,13 @@ def test_a_restarted_trial_reuses_its_run_and_never_logs_an_epoch_twice(tmp_path
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     target = SweepTracker(uri).start("exp", "sweep1", "name: exp\n", artifact_root=tmp_path)
     first = TrialRun.open(target, "trial_a", "trial_a", {"train.lr": 0.1})
-    first.log_epochs([(1, {"train_loss": 1.0}, 1000), (2, {"train_loss": 0.5}, 2000)])
+    first.log_epochs([(1, {"epoch_seconds": 1.0}, 1000), (2, {"epoch_seconds": 0.5}, 2000)])
     again = TrialRun.open(target, "trial_a", "trial_a", {"train.lr": 0.1})  # after a restart
     assert again.run_id == first.run_id
     assert again.logged_epochs == 2
-    again.log_epochs([(2, {"train_loss": 0.5}, 2000), (3, {"train_loss": 0.25}, 3000)])
+    again.log_epochs([(2, {"epoch_seconds": 0.5}, 2000), (3, {"epoch_seconds": 0.25}, 3000)])
     client = MlflowClient(uri)
-    history = client.get_metric_history(first.run_id, "train_loss")
+    history = client.get_metric_history(first.run_id, "epoch_seconds")
     assert sorted((m.step, m.value, m.timestamp) for m in history) == [
         (1, 1.0, 1000), (2, 0.5, 2000), (3, 0.25, 3000)]
     assert client.get_run(first.run_id).data.params == {"train.lr": "0.1"}

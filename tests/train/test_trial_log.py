@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from trialforge.train.trial_log import BEST_KEY, PENDING_KEY, TrialLog
@@ -17,13 +19,15 @@ class RecordingRun:
         self.epochs: list[int] = []
         self.calls = 0
         self.best: list[tuple[bytes, int]] = []
+        self.images: list[dict[str, np.ndarray]] = []
 
     def log_epochs(self, epochs: list[tuple[int, dict[str, float], int]]) -> None:
         self.calls += 1
         self.epochs += [e for e, _, _ in epochs if not self.epochs or e > self.epochs[-1]]
 
-    def log_best_checkpoint(self, path: Path, epoch: int) -> None:
+    def log_best_checkpoint(self, path: Path, epoch: int, images: Any = None) -> None:
         self.best.append((path.read_bytes(), epoch))
+        self.images.append(dict(images or {}))
 
 
 def _log(run: RecordingRun, interval: float = 1.0, at_end: bool = True) -> TrialLog:
@@ -75,10 +79,14 @@ def test_the_best_checkpoint_is_uploaded_at_the_end_or_at_once(tmp_path: Path) -
         log = _log(run, at_end=at_end)
         for epoch, path in ((1, first), (2, second)):
             assert log.record(epoch, {"epoch": epoch, "val_accuracy": epoch / 10})
-            log.keep_best(path, epoch)
+            drawn = np.full((2, 2), epoch, dtype=np.uint8)
+            log.keep_best(path, epoch, {"plot": lambda drawn=drawn: drawn})
         log.close()
     assert later.best == [(b"epoch 2", 2)]
     assert now.best == [(b"epoch 1", 1), (b"epoch 2", 2)]
+    # Images are drawn for a best epoch and go with its checkpoint.
+    assert [int(images["plot"][0, 0]) for images in later.images] == [2]
+    assert [int(images["plot"][0, 0]) for images in now.images] == [1, 2]
 
 
 def test_non_finite_values_are_never_best() -> None:

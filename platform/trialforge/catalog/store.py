@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,20 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+#: Columns added after the first release: (table, column, SQL type). `create_all` makes
+#: new tables whole; a catalog made by an older trialforge gains them here.
+ADDED_COLUMNS = [("trialforge_sweeps", "pareto_front", "TEXT")]
+
+
+def migrate(engine: Engine) -> None:
+    """Add the columns an older catalog lacks (additive only: nothing is rewritten)."""
+    existing = inspect(engine)
+    for table, column, sql_type in ADDED_COLUMNS:
+        if column not in {c["name"] for c in existing.get_columns(table)}:
+            with engine.begin() as connection:
+                connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}"))
+
+
 class Catalog:
     """The platform's own record of sweeps, in any SQLAlchemy database."""
 
@@ -52,6 +66,7 @@ class Catalog:
         self.url = url
         self.engine = make_engine(url)
         Base.metadata.create_all(self.engine)
+        migrate(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def add_sweep(self, record: SweepRecord) -> SweepRecord:

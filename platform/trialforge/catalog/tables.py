@@ -50,3 +50,5 @@ class SweepRecord(Base):
     trials_failed: Mapped[int] = mapped_column(Integer, default=0)
     epochs_trained: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # A multi-objective sweep's Pareto front: JSON [{"params": ..., "values": ...}, ...].
+    pareto_front: Mapped[str | None] = mapped_column(Text)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+
+from trialforge.tasks import Task
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and validation tensors of a classification task."""
+    """Train and validation tensors of one task.
+
+    `num_classes` is the model's output width: the classes of a classifier, 1 for a
+    regression, the vocabulary size of a language model. `model_args` are passed on to the
+    model builder (e.g. `vocab_size` for token inputs).
+    """
 
     name: str
     x_train: torch.Tensor
@@ -17,8 +25,21 @@ class Dataset:
     x_val: torch.Tensor
     y_val: torch.Tensor
     num_classes: int
+    task: Task = "classification"
+    class_names: tuple[str, ...] = ()
+    model_args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one example (without the batch dimension)."""
         return tuple(self.x_train.shape[1:])
+
+    def to(self, device: torch.device) -> Dataset:
+        """The same split with its tensors on `device`."""
+        if device.type == "cpu":
+            return self
+        return Dataset(
+            self.name, self.x_train.to(device), self.y_train.to(device), self.x_val.to(device),
+            self.y_val.to(device), self.num_classes, self.task, self.class_names,
+            self.model_args,
+        )

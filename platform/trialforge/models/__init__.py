@@ -15,16 +15,22 @@ if TYPE_CHECKING:
     from torch import nn
 
 Builder = Callable[..., "nn.Module"]
-InputLayout = Literal["image", "vector"]
+InputLayout = Literal["image", "vector", "sequence", "tokens", "natural"]
 
-#: Built-in families and where their builders live.
+#: Built-in families and where their builders live. A GAN is two networks with a loop of
+#: its own (train/gan_loop.py); its builder makes the generator, the model a GAN registers.
 BUILTIN_FAMILIES: dict[str, str] = {
     "mlp": "trialforge.models.mlp:mlp",
     "cnn": "trialforge.models.cnn:cnn",
+    "rnn": "trialforge.models.rnn:rnn",
+    "gan": "trialforge.models.gan:gan_generator",
+    "transfer": "trialforge.models.backbones:transfer",
 }
 
-#: How each family wants its input; a user's builder gets the dataset's natural shape.
-INPUT_LAYOUT: dict[str, InputLayout] = {"mlp": "vector", "cnn": "image"}
+#: How each family wants its input; a user's builder gets the dataset's first layout.
+INPUT_LAYOUT: dict[str, InputLayout] = {
+    "mlp": "vector", "cnn": "image", "rnn": "sequence", "gan": "image", "transfer": "image",
+}
 
 
 def resolve_builder(family: str) -> Builder:
@@ -61,15 +67,25 @@ def check_builder(family: str, options: dict[str, Any] | None = None) -> None:
 
 
 def build_model(
-    family: str, knobs: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
+    family: str,
+    knobs: dict[str, Any],
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    **data_args: Any,
 ) -> nn.Module:
-    """Build a model of `family` with its knobs for inputs of `input_shape`."""
+    """Build a model of `family` with its knobs for inputs of `input_shape`; `data_args`
+    are what the dataset tells builders (e.g. `vocab_size`)."""
     builder = resolve_builder(family)
-    return builder(input_shape=tuple(input_shape), num_classes=num_classes, **knobs)
+    return builder(input_shape=tuple(input_shape), num_classes=num_classes, **knobs, **data_args)
 
 
-def input_layout(family: str) -> InputLayout:
-    return INPUT_LAYOUT.get(family, "image")
+def input_layout(family: str, layouts: tuple[str, ...]) -> InputLayout:
+    """The layout `family` gets from a dataset that offers `layouts` (token data stays
+    tokens: an RNN embeds them)."""
+    if "tokens" in layouts:
+        return "tokens"
+    wanted = INPUT_LAYOUT.get(family)
+    return wanted if wanted is not None else layouts[0]  # type: ignore[return-value]
 
 
 __all__ = [

@@ -62,13 +62,16 @@ def register_best_model(
     from trialforge.tracking.mlflow import BEST_CHECKPOINT_DIR
 
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
-    metric = spec.search.metric
+    metric = spec.search.objective
     with tempfile.TemporaryDirectory(prefix="trialforge-register-") as tmp:
         local = client.download_artifacts(
             trial_run_id, f"{BEST_CHECKPOINT_DIR}/{CHECKPOINT_FILE}", tmp
         )
         state = load_checkpoint(Path(local))
-        model = _rebuild(spec, state["input_shape"], state["num_classes"], state["model"])
+        model_args = state.get("model_args", {})
+        model = _rebuild(spec, state["input_shape"], state["num_classes"], state["model"],
+                         model_args)
+        dtype = getattr(torch, state.get("input_dtype", "float32"))
         state_dict_path = Path(tmp) / STATE_DICT_FILE
         torch.save(model.state_dict(), state_dict_path)
         model_dir = Path(tmp) / "model"
@@ -76,7 +79,10 @@ def register_best_model(
             model,
             str(model_dir),
             serialization_format="pt2",
-            input_example=torch.zeros((2, *state["input_shape"])).numpy(),
+            # What the model takes: images, vectors, tokens, or a generator's noise.
+            input_example=torch.zeros(
+                (2, *state.get("example_shape", state["input_shape"])), dtype=dtype
+            ).numpy(),
             # Given explicitly: inferring them costs ~8 s per model.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
             extra_files=[str(state_dict_path)],
@@ -84,6 +90,7 @@ def register_best_model(
                 "trialforge_spec": spec.to_dict(),
                 "input_shape": list(state["input_shape"]),
                 "num_classes": int(state["num_classes"]),
+                "model_args": model_args,
             },
         )
         client.log_artifacts(sweep_run_id, str(model_dir), MODEL_DIR)
@@ -109,6 +116,24 @@ def register_best_model(
     return RegisteredVersion(spec.model_name, str(version.version), spec.register.alias)
 
 
+@dataclass(frozen=True)
+class LoadedVersion:
+    """A registered version as trialforge stored it: the spec, the shapes and the weights."""
+
+    name: str
+    version: str
+    run_id: str | None
+    spec: SweepSpec
+    metadata: dict[str, Any]
+    weights: dict[str, torch.Tensor]
+
+    def module(self) -> nn.Module:
+        """The model, rebuilt from its spec, weights loaded, in eval mode."""
+        return _rebuild(self.spec, tuple(self.metadata["input_shape"]),
+                        int(self.metadata["num_classes"]), self.weights,
+                        self.metadata.get("model_args", {}))
+
+
 def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     """Load `models:/NAME@ALIAS` or `models:/NAME/VERSION` as a ready `nn.Module` (eval mode).
 
@@ -116,6 +141,11 @@ def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     `weights_only=True`. `tracking_uri` defaults to the home's store (or
     `MLFLOW_TRACKING_URI`), like the CLI's.
     """
+    return load_version(model_uri, tracking_uri).module()
+
+
+def load_version(model_uri: str, tracking_uri: str | None = None) -> LoadedVersion:
+    """Resolve a registry URI (an alias to its version now) and read what trialforge stored."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
@@ -131,11 +161,10 @@ def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     name, alias = match["name"], match["alias"]
     try:
         version = (
-            client.get_model_version_by_alias(name, alias).version
-            if alias
-            else match["version"]
+            client.get_model_version_by_alias(name, alias) if alias
+            else client.get_model_version(name, match["version"])
         )
-        download_uri = client.get_model_version_download_uri(name, version)
+        download_uri = client.get_model_version_download_uri(name, version.version)
     except MlflowException as exc:
         raise NotFoundError(f"{model_uri} is not in the registry: {exc.message}") from None
     with tempfile.TemporaryDirectory(prefix="trialforge-load-") as tmp:
@@ -147,17 +176,21 @@ def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
         metadata: dict[str, Any] = Model.load(str(local)).metadata or {}
         if "trialforge_spec" not in metadata:
             raise NotFoundError(f"{model_uri} was not registered by trialforge (no spec)")
-        spec = SweepSpec.model_validate(metadata["trialforge_spec"])
         weights = torch.load(
             local / "extra_files" / STATE_DICT_FILE, map_location="cpu", weights_only=True
         )
-    return _rebuild(spec, tuple(metadata["input_shape"]), int(metadata["num_classes"]), weights)
+    return LoadedVersion(name, str(version.version), version.run_id,
+                         SweepSpec.model_validate(metadata["trialforge_spec"]), metadata, weights)
 
 
 def _rebuild(
-    spec: SweepSpec, input_shape: tuple[int, ...], num_classes: int, weights: dict[str, Any]
+    spec: SweepSpec,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    weights: dict[str, Any],
+    model_args: dict[str, Any],
 ) -> nn.Module:
     knobs = spec.model.model_dump(exclude={"family"})
-    model = build_model(spec.model.family, knobs, tuple(input_shape), num_classes)
+    model = build_model(spec.model.family, knobs, tuple(input_shape), num_classes, **model_args)
     model.load_state_dict(weights)
     return model.eval()

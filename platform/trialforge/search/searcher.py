@@ -26,7 +26,8 @@ class OptunaSearcher(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        if result is not None and not _finite(result.get(str(self.metric))):
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        if result is not None and not all(_finite(result.get(str(m))) for m in metrics):
             result, error = None, True
         super().on_trial_complete(trial_id, result=result, error=error)
 
@@ -38,6 +39,18 @@ def fail_running_trials(storage: optuna.storages.BaseStorage, study_name: str) -
     for trial in running:
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     return len(running)
+
+
+def pareto_front(
+    storage: optuna.storages.BaseStorage, study_name: str, metrics: list[str]
+) -> list[dict[str, Any]]:
+    """A multi-objective study's Pareto-optimal trials: number, params, objective values."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return [
+        {"number": trial.number, "params": trial.params,
+         "values": dict(zip(metrics, trial.values or [], strict=False))}
+        for trial in sorted(study.best_trials, key=lambda trial: trial.number)
+    ]
 
 
 def _finite(value: Any) -> bool:

@@ -8,29 +8,33 @@ no catalog row stays `running` and no MLflow run stays RUNNING after `run_sweep`
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from ray import tune
 
 from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
-from trialforge.data import Dataset
-from trialforge.errors import SweepFailedError
+from trialforge.data import FILE_DATASETS
+from trialforge.data.dataset import Dataset
+from trialforge.errors import SpecError, SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model
+from trialforge.registry.backbones import Backbone, backbone_sources, resolve_backbones
 from trialforge.search.monitor import BestTrial, Progress, TrialMonitor
 from trialforge.search.reconcile import finish_trial_records
 from trialforge.search.runtime import cluster_cpus, connect_ray
 from trialforge.search.schedulers import build_scheduler
-from trialforge.search.searcher import OptunaSearcher, fail_running_trials
-from trialforge.search.space import spec_point, to_optuna
+from trialforge.search.searcher import OptunaSearcher, fail_running_trials, pareto_front
+from trialforge.search.space import searcher_space, spec_point
 from trialforge.spec import SweepSpec
+from trialforge.tasks import check_metric
 from trialforge.tracking import SweepTracker, TrackingTarget
 from trialforge.train.trial import (
     TrialContext,
@@ -39,6 +43,9 @@ from trialforge.train.trial import (
     shared_dataset,
     trial_resources,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +81,15 @@ def run_sweep(
 
     `track=False` skips MLflow (no runs, no registered model); the catalog still records it.
     """
-    home = (home or resolve_home()).create()
+    home = home or resolve_home()
     phases = Phases()
+    prepared = _Prepared()
+    if _reads_user_inputs(spec):
+        # Files and registry models are checked before anything is written: bad input is an
+        # error with no catalog row, no MLflow run and no Ray started.
+        with phases("data"):
+            prepared.fill_inputs(spec, home)
+    home.create()
     with phases("stores"):
         catalog = Catalog(home.db_url)
         sweep_id = new_sweep_id()
@@ -84,15 +98,14 @@ def run_sweep(
                 id=sweep_id, name=spec.name, spec_yaml=spec.to_yaml(), family=spec.model.family,
                 state=SweepState.RUNNING.value, created_at=utcnow(),
                 study_name=study_name(sweep_id), ray_storage_path=str(home.ray_results / sweep_id),
-                metric=spec.search.metric, mode=spec.search.direction,
+                metric=spec.search.objective, mode=spec.search.direction,
                 trials_total=spec.search.trials,
             )
         )
     progress = Progress(
-        total=spec.search.trials, metric=spec.search.metric, mode=spec.search.direction,
+        total=spec.search.trials, metric=spec.search.objective, mode=spec.search.direction,
         max_epochs=spec.train.epochs,
     )
-    prepared = _Prepared()
     tracker: SweepTracker | None = None
     target: TrackingTarget | None = None
     monitor: TrialMonitor | None = None
@@ -111,12 +124,15 @@ def run_sweep(
             setup.result()  # the set-up's own error, if Ray started
         with phases("search"):
             monitor = TrialMonitor(progress, tracker, target, on_progress)
-            results = _tuner(spec, sweep_id, home, target, monitor, prepared.dataset).fit()
+            results = _tuner(spec, sweep_id, home, monitor, prepared.context(spec, target, home)
+                             ).fit()
             _close_open_trials(results, tracker, target, spec, home, sweep_id,
                                monitor.outcomes, "the sweep ended with it running")
         best = progress.best
         if best is None:
             raise SweepFailedError(_no_result_message(results, progress))
+        front = (pareto_front(_optuna_storage(home), study_name(sweep_id), spec.search.objectives)
+                 if spec.search.multi_objective and spec.search.space else None)
         model = None
         if tracker is not None and target is not None and spec.register.enabled and best.run_id:
             with phases("register"):
@@ -129,17 +145,19 @@ def run_sweep(
         if tracker is not None and target is not None:
             tracker.finish(
                 target, SweepState.FINISHED.value,
-                summary={f"best_{spec.search.metric}": best.value,
+                summary={f"best_{spec.search.objective}": best.value,
                          "epochs_trained": progress.epochs,
                          "trials_completed": progress.completed,
                          "trials_stopped_early": progress.stopped_early,
                          "trials_failed": progress.failed + progress.diverged,
                          "seconds": phases.total()},
                 best_params=best.params,
+                pareto_front=front,
             )
         catalog.finish_sweep(
             sweep_id, SweepState.FINISHED, best_value=best.value, best_run_id=best.run_id,
             model_version=f"{model.name}/{model.version}" if model else None,
+            pareto_front=json.dumps(front) if front is not None else None,
             **_counts(progress),
         )
         return SweepResult(
@@ -167,12 +185,15 @@ def run_sweep(
 
 
 class _Prepared:
-    """What the set-up thread makes ready before trials start; filled as it goes, so a
-    failure part-way still leaves what needs closing."""
+    """What the driver makes ready before trials start (stores, data, backbones, a GAN's
+    judge); filled as it goes, so a failure part-way still leaves what needs closing."""
 
     tracker: SweepTracker | None = None
     target: TrackingTarget | None = None
     dataset: Dataset | None = None
+    backbones: dict[str, Backbone] | None = None
+    judge: dict[str, torch.Tensor] | None = None
+    _inputs_ready = False
 
     def fill(
         self, spec: SweepSpec, home: Home, sweep_id: str, catalog: Catalog, track: bool,
@@ -190,7 +211,51 @@ class _Prepared:
                     mlflow_parent_run_id=self.target.parent_run_id,
                 )
         with phases("data"):
-            self.dataset = shared_dataset(spec)
+            self.fill_inputs(spec, home)
+
+    def fill_inputs(self, spec: SweepSpec, home: Home) -> None:
+        """Load the shared dataset, resolve the backbones and fit a GAN's judge (once)."""
+        if self._inputs_ready:
+            return
+        self.dataset = shared_dataset(spec)
+        if self.dataset is not None and spec.task is None:
+            check_task_metrics(spec, self.dataset)
+        self.backbones = resolve_backbones(spec, home.tracking_uri)
+        if spec.model.family == "gan":
+            self.judge = _gan_judge(spec, self.dataset, home)
+        self._inputs_ready = True
+
+    def context(
+        self, spec: SweepSpec, target: TrackingTarget | None, home: Home
+    ) -> TrialContext:
+        return TrialContext(spec=spec, tracking=target, storage_path=str(home.ray_results),
+                            dataset=self.dataset, backbones=self.backbones or {},
+                            judge=self.judge)
+
+
+def _gan_judge(spec: SweepSpec, dataset: Dataset | None, home: Home) -> dict[str, torch.Tensor]:
+    """The fixed classifier that scores a GAN's images, trained once per dataset and cached
+    under the home, so every trial of every sweep is judged by the same one."""
+    from trialforge.train.judge import cached_judge
+    from trialforge.train.loop import trial_data
+
+    data = dataset or trial_data(spec)
+    return cached_judge(home.root / "cache", data.x_train, data.y_train, data.num_classes,
+                        spec.seed)
+
+
+def _reads_user_inputs(spec: SweepSpec) -> bool:
+    return spec.data.dataset in FILE_DATASETS or bool(backbone_sources(spec))
+
+
+def check_task_metrics(spec: SweepSpec, data: Dataset) -> None:
+    """A table's task is known once read: its objectives must fit it."""
+    for metric in spec.search.objectives:
+        try:
+            check_metric(data.task, metric)
+        except ValueError as exc:
+            raise SpecError(f"search.metric: {exc} (data.target {spec.data.target!r} makes "
+                            f"it {data.task}; set data.task to choose)") from None
 
 
 class Phases(dict[str, float]):
@@ -216,14 +281,10 @@ def _tuner(
     spec: SweepSpec,
     sweep_id: str,
     home: Home,
-    target: TrackingTarget | None,
     monitor: TrialMonitor,
-    dataset: Dataset | None,
+    context: TrialContext,
 ) -> tune.Tuner:
     search = spec.search
-    context = TrialContext(
-        spec=spec, tracking=target, storage_path=str(home.ray_results), dataset=dataset
-    )
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, context=context), trial_resources(spec)
     )
@@ -237,9 +298,10 @@ def _tuner(
     if search.space:
         first = spec_point(spec) if search.try_spec_first else None
         searcher = OptunaSearcher(
-            space=to_optuna(search.space),
-            metric=search.metric,
-            mode=search.direction,
+            space=searcher_space(search.space),
+            # Several objectives: Optuna keeps the Pareto front; the scheduler ranks by the first.
+            metric=search.objectives if search.multi_objective else search.objective,
+            mode=list(search.directions) if search.multi_objective else search.direction,
             points_to_evaluate=[first] if first else None,
             sampler=_sampler(spec),
             study_name=study_name(sweep_id),
@@ -248,7 +310,7 @@ def _tuner(
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            metric=search.metric,
+            metric=search.objective,
             mode=search.direction,
             search_alg=searcher,
             scheduler=build_scheduler(search.scheduler, spec.train.epochs),
@@ -266,7 +328,7 @@ def _tuner(
             # The best-scored checkpoints are kept (and the latest, always): each trial's best
             # weights stay in Ray's storage even if its process ends before it uploads them.
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=search.metric,
+                num_to_keep=2, checkpoint_score_attribute=search.objective,
                 checkpoint_score_order=search.direction,
             ),
             failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
@@ -286,7 +348,7 @@ def _close_open_trials(
 ) -> None:
     """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over."""
     if tracker is not None and target is not None:
-        finish_trial_records(results, tracker, target, outcomes, spec.search.metric,
+        finish_trial_records(results, tracker, target, outcomes, spec.search.objective,
                              spec.search.direction, reason)
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):

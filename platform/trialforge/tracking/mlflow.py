@@ -14,11 +14,14 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+if TYPE_CHECKING:
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,9 @@ TAG_STATE = "trialforge.state"
 TAG_REASON = "trialforge.reason"
 TAG_BEST_EPOCH = "trialforge.best_epoch"
 BEST_CHECKPOINT_DIR = "best_checkpoint"
-EPOCH_MARKER = "train_loss"  # a metric every epoch logs: its last step is the last epoch logged
+PARETO_FRONT_FILE = "pareto_front.json"
+# A metric every epoch of every task logs: its last step is the last epoch logged.
+EPOCH_MARKER = "epoch_seconds"
 
 # How each trial state ends its MLflow run.
 _RUN_STATUS = {
@@ -67,9 +72,15 @@ class TrialRun:
 
     @classmethod
     def open(
-        cls, target: TrackingTarget, trial_id: str, trial_name: str, params: Mapping[str, Any]
+        cls,
+        target: TrackingTarget,
+        trial_id: str,
+        trial_name: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str] | None = None,
     ) -> TrialRun:
-        """Reuse the run of `trial_id` if Ray restarted the trial, else create it."""
+        """Reuse the run of `trial_id` if Ray restarted the trial, else create it (with
+        `params`, and `tags` such as the backbone's lineage)."""
         client = MlflowClient(target.tracking_uri)
         existing = client.search_runs(
             [target.experiment_id],
@@ -91,6 +102,7 @@ class TrialRun:
                 TAG_TRIAL: trial_id,
                 TAG_KIND: "trial",
                 TAG_STATE: "running",
+                **(tags or {}),
             },
         )
         params_list = [Param(key, _param_value(value)) for key, value in params.items()]
@@ -119,9 +131,14 @@ class TrialRun:
         if batch:
             self.logged_epochs = max(metric.step for metric in batch)
 
-    def log_best_checkpoint(self, path: Path, epoch: int) -> None:
-        """Replace the run's best checkpoint with the one at `path`."""
+    def log_best_checkpoint(
+        self, path: Path, epoch: int, images: Mapping[str, np.ndarray] | None = None
+    ) -> None:
+        """Replace the run's best checkpoint with the one at `path`, and its epoch's images
+        (`NAME.png` at the artifact root: a confusion matrix, GAN samples)."""
         self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
+        for name, image in (images or {}).items():
+            self.client.log_image(self.run_id, image, artifact_file=f"{name}.png")
         self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
 
     def end(self, state: str, reason: str | None = None) -> None:
@@ -204,9 +221,13 @@ class SweepTracker:
         summary: Mapping[str, float],
         best_params: Mapping[str, Any],
         error: str | None = None,
+        pareto_front: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Close the parent run with the sweep's outcome: best metric and best params."""
+        """Close the parent run with the sweep's outcome: best metric and best params, and a
+        multi-objective sweep's Pareto front (`pareto_front.json`)."""
         run_id = target.parent_run_id
+        if pareto_front is not None:
+            self.client.log_dict(run_id, pareto_front, PARETO_FRONT_FILE)  # type: ignore[arg-type]
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in summary.items() if _finite(v)]
         params = [Param(f"best.{k}", _param_value(v)) for k, v in best_params.items()]

@@ -8,107 +8,165 @@ uninterrupted one would. With several workers each takes every `world_size`-th e
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from trialforge.data import Dataset, load_dataset
+from trialforge.data import DATASET_LAYOUTS, load_dataset
 from trialforge.models import build_model, input_layout
+from trialforge.tasks import task_metrics
+from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
+from trialforge.train.figures import confusion_image
 
 if TYPE_CHECKING:
+    from trialforge.data.dataset import Dataset
     from trialforge.spec import SweepSpec, TrainConfig
     from trialforge.train.session import TrialSession
 
 
-def train_loop(spec: SweepSpec, session: TrialSession, data: Dataset | None = None) -> None:
+def train_loop(
+    spec: SweepSpec,
+    session: TrialSession,
+    data: Dataset | None = None,
+    data_args: dict[str, Any] | None = None,
+) -> None:
     """Train one trial of `spec` (its knobs already set), reporting each epoch to `session`.
 
-    `data` is the sweep's dataset when the driver loaded it once for every trial.
+    `data` is the sweep's dataset when the driver loaded it once for every trial;
+    `data_args` go to the model builder besides the dataset's (e.g. a transfer backbone).
     """
     torch.manual_seed(spec.seed)
-    family = spec.model.family
     data = data or trial_data(spec)
-    knobs = spec.model.model_dump(exclude={"family"})
-    model = build_model(family, knobs, data.input_shape, data.num_classes)
-    optimizer = make_optimizer(model, spec.train)
+    model = build_model(spec.model.family, spec.model.model_dump(exclude={"family"}),
+                        data.input_shape, data.num_classes,
+                        **data.model_args, **(data_args or {}))
+    params = float(parameter_count(model))
+    optimizer = make_optimizer(model, spec.train, getattr(spec.model, "backbone_lr", None))
+    scheduler = make_lr_schedule(optimizer, spec.train)
+    stopper = EarlyStopping(spec.train.patience, spec.search.objective, spec.search.direction)
 
     first_epoch = 1
     restored = session.restored_checkpoint()
     if restored is not None:
         model.load_state_dict(restored["model"])
-        optimizer.load_state_dict(restored["optimizer"])
-        first_epoch = int(restored["epoch"]) + 1
-
     model = session.prepare_model(model)
-    data = _to_device(data, session.device)
-    loss_fn = nn.CrossEntropyLoss()
+    if restored is not None:
+        # After the model is on its device: the optimizer's state follows its parameters.
+        optimizer.load_state_dict(restored["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(restored["lr_schedule"])
+        stopper.load_state_dict(restored.get("early_stopping", {}))
+        first_epoch = int(restored["epoch"]) + 1
+    data = data.to(session.device)
+    loss_fn = loss_function(data.task)
     for epoch in range(first_epoch, spec.train.epochs + 1):
         started = time.perf_counter()
         torch.manual_seed(spec.seed * 100_003 + epoch)  # dropout masks, reproducible on resume
         train_loss = train_epoch(model, optimizer, loss_fn, data, spec, epoch, session)
         if not math.isfinite(train_loss):
-            nan = math.nan
-            session.report(
-                {"epoch": epoch, "train_loss": train_loss, "val_loss": nan, "val_accuracy": nan,
-                 "epoch_seconds": time.perf_counter() - started},
-                state="diverged",
-            )
+            # Every metric is reported (as NaN): Tune and Optuna expect their objectives.
+            unmeasured = dict.fromkeys(task_metrics(data.task), math.nan)
+            session.report({**unmeasured, "epoch": epoch, "train_loss": train_loss,
+                            "params": params, "epoch_seconds": time.perf_counter() - started},
+                           state="diverged")
             return
+        if scheduler is not None:
+            scheduler.step()
         session.sync_buffers(_unwrap(model))
-        val_loss, val_accuracy = evaluate(_unwrap(model), loss_fn, data, session)
-        metrics = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "val_loss": val_loss,
-            "val_accuracy": val_accuracy,
-            "epoch_seconds": time.perf_counter() - started,
-        }
+        val_metrics, confusion = evaluate(_unwrap(model), data, session)
+        metrics = {"epoch": epoch, "train_loss": train_loss, **val_metrics, "params": params,
+                   "epoch_seconds": time.perf_counter() - started}
         checkpoint = {
             "model": _unwrap(model).state_dict(),
             "optimizer": optimizer.state_dict(),
+            "lr_schedule": scheduler.state_dict() if scheduler is not None else None,
+            "early_stopping": stopper.state_dict(),
             "epoch": epoch,
-            "input_shape": list(data.input_shape),  # with the spec, enough to rebuild the model
+            # With the spec, enough to rebuild the model (registry.models).
+            "input_shape": list(data.input_shape),
             "num_classes": data.num_classes,
+            "input_dtype": str(data.x_train.dtype).removeprefix("torch."),
+            "model_args": {**data.model_args, **_descriptive(data_args)},
         }
-        final = epoch == spec.train.epochs
-        session.report(metrics, checkpoint, state="completed" if final else "running")
+        images = None
+        if confusion is not None:  # drawn on the reporter thread, for a best epoch only
+            images = {"confusion_matrix": functools.partial(confusion_image, confusion,
+                                                            data.class_names)}
+        stop = stopper.update(metrics.get(spec.search.objective, math.nan))
+        final = epoch == spec.train.epochs or stop
+        session.report(metrics, checkpoint, state="completed" if final else "running",
+                       images=images)
+        if stop:
+            return
+
+
+class EarlyStopping:
+    """Stop a trial whose metric has not improved for `patience` epochs (None: never)."""
+
+    def __init__(self, patience: int | None, metric: str, mode: str) -> None:
+        self.patience, self.metric, self.mode = patience, metric, mode
+        self.best = math.nan
+        self.stale = 0
+
+    def update(self, value: float) -> bool:
+        """Record an epoch's value; True when the trial should stop."""
+        better = math.isfinite(value) and (
+            not math.isfinite(self.best)
+            or (value > self.best if self.mode == "max" else value < self.best)
+        )
+        self.best, self.stale = (value, 0) if better else (self.best, self.stale + 1)
+        return self.patience is not None and self.stale >= self.patience
+
+    def state_dict(self) -> dict[str, float]:
+        return {"best": self.best, "stale": self.stale}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.best = float(state.get("best", math.nan))
+        self.stale = int(state.get("stale", 0))
 
 
 def trial_data(spec: SweepSpec) -> Dataset:
     """The train/val split `spec` trains on, shaped for its model family."""
-    return load_dataset(
-        spec.data.dataset,
-        val_fraction=spec.data.val_fraction,
-        seed=spec.seed,
-        layout=input_layout(spec.model.family),
-    )
+    layout = input_layout(spec.model.family, DATASET_LAYOUTS[spec.data.dataset])
+    return load_dataset(spec.data, seed=spec.seed, layout=layout)
 
 
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
-    loss_fn: nn.Module,
+    loss_fn: LossFn,
     data: Dataset,
     spec: SweepSpec,
     epoch: int,
     session: TrialSession,
 ) -> float:
-    """One pass over this worker's shard; the mean loss over all workers (NaN if diverged)."""
+    """One pass over this worker's shard; the mean loss over all workers (NaN if diverged).
+
+    The L1 penalty (`train.l1`) joins the loss it is minimised with but not the loss
+    reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy).
+    """
     model.train()
     order = torch.randperm(len(data.y_train), generator=_generator(spec.seed, epoch))
     shard_size = len(order) // session.world_size  # equal shards: DDP needs equal step counts
     shard = order[session.rank :: session.world_size][:shard_size].to(session.device)
     batch_size = max(1, spec.train.batch_size // session.world_size)  # batch_size is global
+    weights = [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     loss_sum = torch.zeros((), device=session.device)
     for start in range(0, shard_size, batch_size):
         session.check_stopped()
         index = shard[start : start + batch_size]
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(data.x_train[index]), data.y_train[index])
-        loss.backward()
+        objective = loss
+        if spec.train.l1 > 0:
+            objective = loss + spec.train.l1 * sum(w.abs().sum() for w in weights)
+        objective.backward()  # type: ignore[no-untyped-call]
+        if spec.train.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), spec.train.grad_clip)
         optimizer.step()
         loss_sum += loss.detach() * len(index)
     # Divergence is judged once per epoch on the summed loss, so every worker agrees on it.
@@ -117,33 +175,36 @@ def train_epoch(
     return float(summed_loss / count) if count else math.nan
 
 
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loss_fn: nn.Module, data: Dataset, session: TrialSession
-) -> tuple[float, float]:
-    """Validation loss and accuracy over the whole validation set (shards summed)."""
-    model.eval()
-    x = data.x_val[session.rank :: session.world_size]
-    y = data.y_val[session.rank :: session.world_size]
-    logits = model(x)
-    sums = torch.stack([
-        loss_fn(logits, y) * len(y),
-        (logits.argmax(dim=1) == y).sum().to(logits.dtype),
-        torch.tensor(float(len(y)), device=logits.device),
-    ])
-    loss_sum, correct, count = session.all_reduce_sum(sums).tolist()
-    return loss_sum / count, correct / count
-
-
-def make_optimizer(model: nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer the spec names; `weight_decay` is the L2 penalty."""
-    params = model.parameters()
+def make_optimizer(
+    model: nn.Module, train: TrainConfig, backbone_lr: float | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer the spec names; `weight_decay` is the L2 penalty. A transfer model's
+    backbone may learn at its own rate (`backbone_lr`)."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups: list[dict[str, Any]] = [{"params": trainable}]
+    features = getattr(model, "features", None)
+    if backbone_lr is not None and isinstance(features, nn.Module):
+        backbone = {id(p) for p in features.parameters()}
+        groups = [{"params": [p for p in trainable if id(p) in backbone], "lr": backbone_lr},
+                  {"params": [p for p in trainable if id(p) not in backbone]}]
     if train.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum,
+        return torch.optim.SGD(groups, lr=train.lr, momentum=train.momentum,
                                weight_decay=train.weight_decay)
     if train.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=train.lr, weight_decay=train.weight_decay)
-    return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+        return torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
+    return torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
+
+
+def make_lr_schedule(
+    optimizer: torch.optim.Optimizer, train: TrainConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """`cosine` anneals to 0 over the trial's epochs; `step` multiplies by `gamma` every
+    `step_size` epochs; stepped once per epoch."""
+    if train.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
+    if train.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, train.step_size, train.gamma)
+    return None
 
 
 def _generator(seed: int, epoch: int) -> torch.Generator:
@@ -156,14 +217,6 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return inner if isinstance(inner, nn.Module) else model
 
 
-def _to_device(data: Dataset, device: torch.device) -> Dataset:
-    if device.type == "cpu":
-        return data
-    return Dataset(
-        name=data.name,
-        x_train=data.x_train.to(device),
-        y_train=data.y_train.to(device),
-        x_val=data.x_val.to(device),
-        y_val=data.y_val.to(device),
-        num_classes=data.num_classes,
-    )
+def _descriptive(data_args: dict[str, Any] | None) -> dict[str, Any]:
+    """The builder arguments a checkpoint keeps: descriptions, not weights."""
+    return {k: v for k, v in (data_args or {}).items() if not k.endswith("_weights")}

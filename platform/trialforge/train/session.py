@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,7 +28,12 @@ from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_c
 from trialforge.train.trial_log import TrialLog
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from trialforge.tracking import TrialRun
+
+# Images of an epoch, or functions drawing them (only a best epoch's are drawn).
+Images = Mapping[str, "np.ndarray | Callable[[], np.ndarray]"]
 
 # What is sent with every report besides the metrics.
 RUN_ID_KEY = "mlflow_run_id"
@@ -62,8 +68,11 @@ class TrialSession(Protocol):
         metrics: dict[str, float],
         checkpoint: dict[str, Any] | None = None,
         state: str = "running",
+        images: Images | None = None,
     ) -> None:
-        """Report one epoch: metrics (with `epoch`), its checkpoint, and the trial's state."""
+        """Report one epoch: metrics (with `epoch`), its checkpoint, the trial's state, and
+        images (uint8, HxW or HxWx3, or functions that draw one) that MLflow keeps for the
+        trial's best epoch."""
         ...
 
     def check_stopped(self) -> None:
@@ -116,11 +125,14 @@ class TrackedSession:
         metrics: dict[str, float],
         checkpoint: dict[str, Any] | None = None,
         state: str = "running",
+        images: Images | None = None,
     ) -> None:
         self._await_report()  # the previous epoch's; raises SystemExit if Ray stopped the trial
         self.last_state, self.last_epoch = state, int(metrics["epoch"])
         snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
-        self._in_flight = self._reporter.submit(self._publish, dict(metrics), snapshot, state)
+        self._in_flight = self._reporter.submit(
+            self._publish, dict(metrics), snapshot, state, images if self.rank == 0 else None
+        )
         if state != "running":
             self._await_report()
 
@@ -142,7 +154,11 @@ class TrackedSession:
             future.result()  # re-raises what the reporter met: SystemExit, or an error
 
     def _publish(
-        self, metrics: dict[str, float], snapshot: dict[str, Any] | None, state: str
+        self,
+        metrics: dict[str, float],
+        snapshot: dict[str, Any] | None,
+        state: str,
+        images: Images | None,
     ) -> None:
         """On the reporter thread: MLflow when due, the checkpoint file, then Ray."""
         payload: dict[str, Any] = {**metrics, STATE_KEY: state}
@@ -158,7 +174,7 @@ class TrackedSession:
                     {**snapshot, **self.log.checkpoint_extras()}, folder / CHECKPOINT_FILE
                 )
                 if improved:
-                    self.log.keep_best(path, epoch)
+                    self.log.keep_best(path, epoch, images or {})
             if state != "running":
                 # The trial ends by itself: its whole record is written before the driver
                 # learns it is over, so nothing is still being written when the sweep ends.

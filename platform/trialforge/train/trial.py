@@ -8,15 +8,21 @@ a `TorchTrainer` (DDP) and forwards its workers' reports to Tune.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trialforge.data import Dataset
+from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget, TrialRun
 from trialforge.train.loop import train_loop, trial_data
-from trialforge.train.session import TrainSession, TuneSession
+from trialforge.train.session import TrainSession, TrialSession, TuneSession
+
+if TYPE_CHECKING:
+    import torch
+
+    from trialforge.registry.backbones import Backbone
 
 # The per-trial driver of a TorchTrainer only waits on its workers: it must hold no CPU, not
 # even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
@@ -35,6 +41,27 @@ class TrialContext:
     # Loaded once by the driver, so trials neither read nor split it again; None when the
     # search space changes the data (then each trial loads its own).
     dataset: Dataset | None = None
+    # Transfer: each backbone source the space may pick, resolved once by the driver.
+    backbones: Mapping[str, Backbone] = field(default_factory=dict)
+    # GAN: the weights of the fixed digits classifier that scores generated images.
+    judge: dict[str, torch.Tensor] | None = None
+
+    def lineage(self, spec: SweepSpec) -> dict[str, str]:
+        """Tags naming where a trial's backbone came from (registry version, file)."""
+        backbone = self.backbones.get(getattr(spec.model, "backbone", ""))
+        return dict(backbone.lineage) if backbone is not None else {}
+
+
+def run_loop(spec: SweepSpec, session: TrialSession, context: TrialContext) -> None:
+    """The epoch loop of `spec`'s family, with what the driver prepared for it."""
+    if spec.model.family == "gan":
+        from trialforge.train.gan_loop import gan_loop
+
+        gan_loop(spec, session, context.dataset or trial_data(spec), context.judge)
+        return
+    backbone = context.backbones.get(getattr(spec.model, "backbone", ""))
+    train_loop(spec, session, context.dataset,
+               backbone.builder_args() if backbone is not None else None)
 
 
 def shared_dataset(spec: SweepSpec) -> Dataset | None:
@@ -66,14 +93,15 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             context.tracking,
             trial_id=tune_context.get_trial_id(),
             trial_name=tune_context.get_trial_name(),
-            params=spec.trial_params(),
+            params=spec.trial_params(config),
+            tags=context.lineage(spec),
         )
     # A trial that ends by itself (all epochs, or diverged) records that in its last report;
     # the sweep's driver records stops, errors and lost processes (search.monitor).
     if runs_in_process(spec):
-        session = TuneSession(run, spec.search.metric, spec.search.direction)
+        session = TuneSession(run, spec.search.objective, spec.search.direction)
         try:
-            train_loop(spec, session, context.dataset)
+            run_loop(spec, session, context)
         finally:
             session.close()  # delivers the last report, and what MLflow still lacks
     else:
@@ -92,12 +120,8 @@ def _fit_torch_trainer(
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_INTERVAL_S)
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={
-            "spec": spec,
-            "dataset": context.dataset,
-            "tracking_uri": context.tracking.tracking_uri if context.tracking else None,
-            "run_id": run.run_id if run else None,
-        },
+        train_loop_config={"spec": spec, "context": context,
+                           "run_id": run.run_id if run else None},
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.train.workers, use_gpu=spec.train.use_gpu
         ),
@@ -118,10 +142,13 @@ def _train_worker(config: dict[str, Any]) -> None:
     import ray.train
 
     spec: SweepSpec = config["spec"]
+    context: TrialContext = config["context"]
     writes = ray.train.get_context().get_world_rank() == 0 and config["run_id"]
-    run = TrialRun.attach(config["tracking_uri"], config["run_id"]) if writes else None
-    session = TrainSession(run, spec.search.metric, spec.search.direction)
+    run = None
+    if writes and context.tracking is not None:
+        run = TrialRun.attach(context.tracking.tracking_uri, config["run_id"])
+    session = TrainSession(run, spec.search.objective, spec.search.direction)
     try:
-        train_loop(spec, session, config["dataset"])
+        run_loop(spec, session, context)
     finally:
         session.close()  # delivers the last report

@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from trialforge.tracking import TrialRun
+    from trialforge.train.session import Images
 
 BEST_KEY = "best_value"  # in a checkpoint: the trial's best objective so far
 PENDING_KEY = "unlogged_epochs"  # in a checkpoint: (epoch, metrics) MLflow does not have yet
@@ -46,7 +49,7 @@ class TrialLog:
         self.best: float | None = None
         self._pending: list[tuple[int, dict[str, float], int]] = []  # epoch, metrics, ms
         self._last_flush = time.monotonic()
-        self._best_file: tuple[Path, int] | None = None
+        self._best: tuple[Path, int, dict[str, np.ndarray]] | None = None
 
     def restore(self, state: dict[str, Any]) -> None:
         """Pick up from a checkpoint: its best so far, and the epochs MLflow may lack."""
@@ -83,23 +86,32 @@ class TrialLog:
         """What a checkpoint must carry for `restore`."""
         return {BEST_KEY: self.best, PENDING_KEY: list(self._pending)}
 
-    def keep_best(self, checkpoint_file: Path, epoch: int) -> None:
-        """The checkpoint of a new best epoch: uploaded now, or kept until `close`."""
+    def keep_best(
+        self, checkpoint_file: Path, epoch: int, images: Images | None = None
+    ) -> None:
+        """The checkpoint (and images) of a new best epoch: uploaded now, or kept until
+        `close`."""
         if self.run is None:
-            return
-        if not self.upload_best_at_end:
-            self.run.log_best_checkpoint(checkpoint_file, epoch)
             return
         self._drop_best()
         folder = Path(tempfile.mkdtemp(prefix="trialforge-best-"))
-        self._best_file = (Path(shutil.copy2(checkpoint_file, folder)), epoch)
+        drawn = {name: image() if callable(image) else image
+                 for name, image in (images or {}).items()}
+        best = (Path(shutil.copy2(checkpoint_file, folder)), epoch, drawn)
+        if self.upload_best_at_end:
+            self._best = best
+            return
+        try:
+            self.run.log_best_checkpoint(*best)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
         """Write what is left: queued epochs, then the best checkpoint."""
         try:
             self.flush()
-            if self.run is not None and self._best_file is not None:
-                self.run.log_best_checkpoint(*self._best_file)
+            if self.run is not None and self._best is not None:
+                self.run.log_best_checkpoint(*self._best)
         finally:
             self._drop_best()
 
@@ -109,6 +121,6 @@ class TrialLog:
             self.run.end(state, reason)
 
     def _drop_best(self) -> None:
-        if self._best_file is not None:
-            shutil.rmtree(self._best_file[0].parent, ignore_errors=True)
-            self._best_file = None
+        if self._best is not None:
+            shutil.rmtree(self._best[0].parent, ignore_errors=True)
+            self._best = None

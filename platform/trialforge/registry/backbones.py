@@ -1,0 +1,154 @@
+"""Resolve each backbone a transfer sweep may use, once, in the driver, before any trial.
+
+An alias is read once (`models:/NAME@champion` -> version 3), so every trial fine-tunes the
+same weights even if the alias moves mid-sweep, and each trial's run records which version
+it started from (its lineage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trialforge.errors import NotFoundError, SpecError
+from trialforge.spec import Choice, SweepSpec, TransferConfig
+
+SCRATCH = "scratch"
+TAG_BACKBONE = "trialforge.backbone"
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A resolved backbone: its architecture (None: the spec's own CNN), its feature
+    weights (None: untrained) and the tags that record where they came from."""
+
+    source: str
+    architecture: dict[str, Any] | None = None
+    weights: dict[str, torch.Tensor] | None = None
+    lineage: dict[str, str] = field(default_factory=dict)
+
+    def builder_args(self) -> dict[str, Any]:
+        return {"backbone_arch": self.architecture, "backbone_weights": self.weights}
+
+
+def backbone_sources(spec: SweepSpec) -> list[str]:
+    """Every backbone the sweep may train: the spec's, and the choices of its space."""
+    if not isinstance(spec.model, TransferConfig):
+        return []
+    sources = [spec.model.backbone]
+    space = spec.search.space.get("model.backbone")
+    if isinstance(space, Choice):
+        sources += [str(value) for value in space.choice]
+    return list(dict.fromkeys(sources))
+
+
+def resolve_backbones(spec: SweepSpec, tracking_uri: str) -> dict[str, Backbone]:
+    """Each backbone source of `spec`, resolved; a missing one is a clear error now."""
+    return {source: resolve_backbone(source, tracking_uri) for source in backbone_sources(spec)}
+
+
+def resolve_backbone(source: str, tracking_uri: str) -> Backbone:
+    if source == SCRATCH:
+        return Backbone(source, lineage={TAG_BACKBONE: SCRATCH})
+    if source.startswith("models:/"):
+        return _from_registry(source, tracking_uri)
+    if source.startswith("torchvision:"):
+        return _from_torchvision(source)
+    return _from_file(source)
+
+
+def _from_registry(source: str, tracking_uri: str) -> Backbone:
+    from trialforge.registry.models import load_version
+
+    store = _sqlite_file(tracking_uri)
+    if store is not None and not store.exists():  # reading would create an empty store
+        raise SpecError(f"model.backbone: {source} is not in the registry (no MLflow store at "
+                        f"{store} yet); register it first (a pretrain sweep)")
+    try:
+        loaded = load_version(source, tracking_uri)
+    except NotFoundError as exc:
+        raise SpecError(f"model.backbone: {exc}; register it first (a pretrain sweep)") \
+            from None
+    if "features" not in {key.split(".")[0] for key in loaded.weights}:
+        raise SpecError(f"model.backbone: {source} has no 'features' part to transfer")
+    architecture = {
+        "kind": "trialforge",
+        "family": loaded.spec.model.family,
+        "knobs": loaded.spec.model.model_dump(mode="json", exclude={"family"}),
+        "input_shape": list(loaded.metadata["input_shape"]),
+        "num_classes": int(loaded.metadata["num_classes"]),
+        "model_args": loaded.metadata.get("model_args", {}),
+    }
+    return Backbone(source, architecture, _features_part(loaded.weights), {
+        TAG_BACKBONE: f"models:/{loaded.name}/{loaded.version}",
+        "trialforge.backbone_name": loaded.name,
+        "trialforge.backbone_version": loaded.version,
+        "trialforge.backbone_run_id": loaded.run_id or "",
+    })
+
+
+def _from_file(source: str) -> Backbone:
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise SpecError(
+            f"model.backbone: {source!r} is not scratch, models:/NAME@ALIAS, torchvision:ARCH "
+            "nor an existing checkpoint file"
+        )
+    state = _load_weights(path, "model.backbone")
+    if isinstance(state.get("model"), dict):  # a trialforge trial checkpoint
+        state = state["model"]
+    weights = _features_part(state)
+    if not weights:
+        raise SpecError(f"model.backbone: {source} holds no 'features.*' weights of a CNN")
+    return Backbone(source, None, weights,
+                    {TAG_BACKBONE: str(path.resolve()), "trialforge.backbone_file": path.name})
+
+
+def _from_torchvision(source: str) -> Backbone:
+    arch = source.removeprefix("torchvision:")
+    try:
+        import torchvision
+    except ImportError:
+        raise SpecError(f"model.backbone: {source} needs torchvision: pip install torchvision "
+                        "(matching your torch)") from None
+    if arch not in torchvision.models.list_models():
+        raise SpecError(f"model.backbone: torchvision has no model {arch!r}")
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    files = sorted(cache.glob(f"{arch}-*.pth"))
+    if not files:
+        raise SpecError(
+            f"model.backbone: no cached weights for {arch} in {cache}; trialforge never "
+            f"downloads: fetch them where there is internet (torchvision.models.get_model("
+            f"'{arch}', weights='DEFAULT')) and copy the .pth file there"
+        )
+    state = _load_weights(files[-1], "model.backbone")
+    classifier = ("fc.", "classifier.", "heads.", "head.")
+    # The features module is Sequential(ChannelAdapter, net): the net's keys gain "1.".
+    weights = {f"1.{key}": value for key, value in state.items()
+               if not key.startswith(classifier)}
+    return Backbone(source, {"kind": "torchvision", "arch": arch}, weights,
+                    {TAG_BACKBONE: source, "trialforge.backbone_file": files[-1].name})
+
+
+def _load_weights(path: Path, field_name: str) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise SpecError(f"{field_name}: {path} is not a checkpoint torch can load safely "
+                        f"(weights_only=True): {str(exc).splitlines()[0]}") from None
+    if not isinstance(state, dict):
+        raise SpecError(f"{field_name}: {path} holds a {type(state).__name__}, not a state dict")
+    return state
+
+
+def _features_part(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return {key.removeprefix("features."): value for key, value in state.items()
+            if key.startswith("features.")}
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    prefix = "sqlite:///"
+    return Path(uri.removeprefix(prefix)) if uri.startswith(prefix) else None
