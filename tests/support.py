@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 TRIALFORGE = Path(sys.executable).with_name("trialforge")
@@ -30,3 +37,39 @@ def run_cli(
         [str(TRIALFORGE), *args], cwd=cwd, env=environment, capture_output=True, text=True,
         timeout=timeout, check=False,
     )
+
+
+class RecordingSession:
+    """The trial-session interface of one CPU worker that keeps what a loop reports (a fake
+    for the loops' pure logic; Ray's sessions run in tests/e2e)."""
+
+    rank = 0
+    world_size = 1
+    device = torch.device("cpu")
+
+    def __init__(self, restore: dict[str, Any] | None = None) -> None:
+        self.restore = restore
+        self.reports: list[tuple[dict[str, float], dict[str, Any] | None, str]] = []
+        self.images: list[dict[str, np.ndarray]] = []  # drawn, per report
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        return values
+
+    def sync_buffers(self, model: nn.Module) -> None:
+        pass
+
+    def check_stopped(self) -> None:
+        pass
+
+    def restored_checkpoint(self) -> dict[str, Any] | None:
+        return self.restore
+
+    def report(self, metrics: dict[str, float], checkpoint: dict[str, Any] | None = None,
+               state: str = "running", images: Mapping[str, Any] | None = None) -> None:
+        # Copies: the checkpoint's tensors are the live weights, which training goes on to change.
+        self.reports.append((dict(metrics), copy.deepcopy(checkpoint), state))
+        self.images.append({name: draw() if callable(draw) else draw
+                            for name, draw in (images or {}).items()})

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import trialforge.train.judge as judge_module
+from support import RecordingSession
 from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec, parse_spec
 from trialforge.train.gan_loop import gan_loop, sample_grid
@@ -28,41 +28,6 @@ from trialforge.train.judge import (
 
 METRIC_KEYS = {"epoch", "d_loss", "g_loss", "val_fid", "epoch_seconds", "params", "latency_us"}
 GRID = 8 * 8 * 4 + 7  # 8 digits of 8 px zoomed x4 per side, 7 gaps of 1 px
-
-Report = tuple[dict[str, float], dict[str, Any] | None, str, Mapping[str, Any] | None]
-
-
-class RecordingSession:
-    """One CPU worker that keeps what the loop reports."""
-
-    rank = 0
-    world_size = 1
-    device = torch.device("cpu")
-
-    def __init__(self, restore: dict[str, Any] | None = None) -> None:
-        self.restore = restore
-        self.reports: list[Report] = []
-
-    def prepare_model(self, model: nn.Module) -> nn.Module:
-        return model
-
-    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
-        return values
-
-    def sync_buffers(self, model: nn.Module) -> None:
-        pass
-
-    def check_stopped(self) -> None:
-        pass
-
-    def restored_checkpoint(self) -> dict[str, Any] | None:
-        return self.restore
-
-    def report(self, metrics: dict[str, float], checkpoint: dict[str, Any] | None = None,
-               state: str = "running", images: Mapping[str, Any] | None = None) -> None:
-        # Copies: the checkpoint's tensors are the live weights, which training goes on to change.
-        self.reports.append((dict(metrics), copy.deepcopy(checkpoint), state, images))
-
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
@@ -175,8 +140,10 @@ def test_two_epochs_report_metrics_checkpoints_and_samples(
 ) -> None:
     session = RecordingSession()
     gan_loop(_spec(), session, small, judge_state)
-    assert [state for _, _, state, _ in session.reports] == ["running", "completed"]
-    for epoch, (metrics, checkpoint, _, images) in enumerate(session.reports, start=1):
+    assert [state for _, _, state in session.reports] == ["running", "completed"]
+    for epoch, ((metrics, checkpoint, _), images) in enumerate(
+        zip(session.reports, session.images, strict=True), start=1
+    ):
         assert set(metrics) == METRIC_KEYS
         assert metrics["epoch"] == epoch
         for key in METRIC_KEYS:
@@ -187,8 +154,7 @@ def test_two_epochs_report_metrics_checkpoints_and_samples(
                                    "epoch", "input_shape", "num_classes", "example_shape",
                                    "latent_dim"}
         assert checkpoint["input_shape"] == [1, 8, 8] and checkpoint["latent_dim"] == 32
-        assert images is not None
-        grid = images["samples"]()  # drawn only when the epoch is a best one
+        grid = images["samples"]
         assert isinstance(grid, np.ndarray)
         assert grid.dtype == np.uint8 and grid.shape == (GRID, GRID)
 
@@ -196,7 +162,7 @@ def test_two_epochs_report_metrics_checkpoints_and_samples(
 def test_without_a_judge_state_the_loop_fits_its_own(small: Dataset) -> None:
     session = RecordingSession()
     gan_loop(_spec("train.epochs=1"), session, small, None)
-    (metrics, _, state, _), = session.reports
+    (metrics, _, state), = session.reports
     assert state == "completed" and math.isfinite(metrics["val_fid"])
 
 
@@ -208,7 +174,7 @@ def test_a_restored_trial_continues_exactly_where_it_stopped(
     gan_loop(spec, whole, small, judge_state)
     resumed = RecordingSession(restore=whole.reports[0][1])
     gan_loop(spec, resumed, small, judge_state)
-    assert [metrics["epoch"] for metrics, _, _, _ in resumed.reports] == [2]
+    assert [metrics["epoch"] for metrics, _, _ in resumed.reports] == [2]
     expected, got = whole.reports[1][0], resumed.reports[0][0]
     for key in ("d_loss", "g_loss", "val_fid"):
         assert got[key] == pytest.approx(expected[key], rel=1e-5), key
@@ -225,10 +191,10 @@ def test_a_non_finite_loss_reports_diverged_and_stops(
                        x_val=small.x_val, y_val=small.y_val, num_classes=10)
     session = RecordingSession()
     gan_loop(_spec(), session, poisoned, judge_state)
-    (metrics, checkpoint, state, images), = session.reports
+    (metrics, checkpoint, state), = session.reports
     assert state == "diverged" and metrics["epoch"] == 1
     assert math.isnan(metrics["d_loss"]) and math.isnan(metrics["val_fid"])
-    assert checkpoint is None and images is None
+    assert checkpoint is None and session.images == [{}]
 
 
 def test_colour_samples_make_an_rgb_grid() -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from support import REPO
+from support import REPO, RecordingSession
 from trialforge import parse_spec
 from trialforge.spec import SweepSpec
 from trialforge.tasks import COST_METRICS, TASK_METRICS
@@ -22,40 +19,6 @@ METRIC_KEYS = {"epoch", "epoch_seconds", *TASK_METRICS["classification"], *COST_
 CHECKPOINT_KEYS = {"model", "optimizer", "lr_schedule", "early_stopping", "epoch",
                    "input_shape", "num_classes", "input_dtype", "model_args"}
 CORPUS = REPO / "jobs" / "data" / "corpus"
-
-
-class RecordingSession:
-    """One CPU worker that keeps what the loop reports."""
-
-    rank = 0
-    world_size = 1
-    device = torch.device("cpu")
-
-    def __init__(self, restore: dict[str, Any] | None = None) -> None:
-        self.restore = restore
-        self.reports: list[tuple[dict[str, float], dict[str, Any] | None, str]] = []
-        self.images: list[dict[str, np.ndarray]] = []
-
-    def prepare_model(self, model: nn.Module) -> nn.Module:
-        return model
-
-    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
-        return values
-
-    def sync_buffers(self, model: nn.Module) -> None:
-        pass
-
-    def check_stopped(self) -> None:
-        pass
-
-    def restored_checkpoint(self) -> dict[str, Any] | None:
-        return self.restore
-
-    def report(self, metrics: dict[str, float], checkpoint: dict[str, Any] | None = None,
-               state: str = "running", images: Any = None) -> None:
-        self.reports.append((dict(metrics), copy.deepcopy(checkpoint), state))
-        self.images.append({name: draw() if callable(draw) else draw
-                            for name, draw in (images or {}).items()})
 
 
 def _spec(*overrides: str) -> SweepSpec:
