@@ -21,12 +21,10 @@ import optuna
 from ray import tune
 
 from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
-from trialforge.data import FILE_DATASETS
-from trialforge.data.dataset import Dataset
-from trialforge.errors import SpecError, SweepFailedError
+from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model
-from trialforge.registry.backbones import Backbone, backbone_sources, resolve_backbones
+from trialforge.search.inputs import Prepared, reads_user_inputs
 from trialforge.search.monitor import BestTrial, Progress, TrialMonitor
 from trialforge.search.reconcile import finish_trial_records
 from trialforge.search.runtime import cluster_cpus, connect_ray
@@ -34,18 +32,16 @@ from trialforge.search.schedulers import build_scheduler
 from trialforge.search.searcher import OptunaSearcher, fail_running_trials, pareto_front
 from trialforge.search.space import searcher_space, spec_point
 from trialforge.spec import SweepSpec
-from trialforge.tasks import check_metric
 from trialforge.tracking import SweepTracker, TrackingTarget
 from trialforge.train.trial import (
     TrialContext,
     run_trial,
     runs_in_process,
-    shared_dataset,
     trial_resources,
 )
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +79,8 @@ def run_sweep(
     """
     home = home or resolve_home()
     phases = Phases()
-    prepared = _Prepared()
-    if _reads_user_inputs(spec):
+    prepared = Prepared()
+    if reads_user_inputs(spec):
         # Files and registry models are checked before anything is written: bad input is an
         # error with no catalog row, no MLflow run and no Ray started.
         with phases("data"):
@@ -182,80 +178,6 @@ def run_sweep(
             import ray
 
             ray.shutdown()
-
-
-class _Prepared:
-    """What the driver makes ready before trials start (stores, data, backbones, a GAN's
-    judge); filled as it goes, so a failure part-way still leaves what needs closing."""
-
-    tracker: SweepTracker | None = None
-    target: TrackingTarget | None = None
-    dataset: Dataset | None = None
-    backbones: dict[str, Backbone] | None = None
-    judge: dict[str, torch.Tensor] | None = None
-    _inputs_ready = False
-
-    def fill(
-        self, spec: SweepSpec, home: Home, sweep_id: str, catalog: Catalog, track: bool,
-        phases: Phases,
-    ) -> None:
-        if track:
-            with phases("stores"):
-                self.tracker = SweepTracker(home.tracking_uri)
-                self.target = self.tracker.start(
-                    spec.name, sweep_id, spec.to_yaml(),
-                    artifact_root=home.artifacts if home.embedded_tracking else None,
-                )
-                catalog.update_sweep(
-                    sweep_id, mlflow_experiment_id=self.target.experiment_id,
-                    mlflow_parent_run_id=self.target.parent_run_id,
-                )
-        with phases("data"):
-            self.fill_inputs(spec, home)
-
-    def fill_inputs(self, spec: SweepSpec, home: Home) -> None:
-        """Load the shared dataset, resolve the backbones and fit a GAN's judge (once)."""
-        if self._inputs_ready:
-            return
-        self.dataset = shared_dataset(spec)
-        if self.dataset is not None and spec.task is None:
-            check_task_metrics(spec, self.dataset)
-        self.backbones = resolve_backbones(spec, home.tracking_uri)
-        if spec.model.family == "gan":
-            self.judge = _gan_judge(spec, self.dataset, home)
-        self._inputs_ready = True
-
-    def context(
-        self, spec: SweepSpec, target: TrackingTarget | None, home: Home
-    ) -> TrialContext:
-        return TrialContext(spec=spec, tracking=target, storage_path=str(home.ray_results),
-                            dataset=self.dataset, backbones=self.backbones or {},
-                            judge=self.judge)
-
-
-def _gan_judge(spec: SweepSpec, dataset: Dataset | None, home: Home) -> dict[str, torch.Tensor]:
-    """The fixed classifier that scores a GAN's images, trained once per dataset and cached
-    under the home, so every trial of every sweep is judged by the same one."""
-    from trialforge.train.judge import cached_judge
-    from trialforge.train.loop import trial_data
-
-    data = dataset or trial_data(spec)
-    return cached_judge(home.root / "cache", data.x_train, data.y_train, data.num_classes,
-                        spec.seed)
-
-
-def _reads_user_inputs(spec: SweepSpec) -> bool:
-    return spec.data.dataset in FILE_DATASETS or bool(backbone_sources(spec))
-
-
-def check_task_metrics(spec: SweepSpec, data: Dataset) -> None:
-    """A table's task is known once read: its objectives must fit it."""
-    for metric in spec.search.objectives:
-        try:
-            check_metric(data.task, metric)
-        except ValueError as exc:
-            raise SpecError(f"search.metric: {exc} (data.target {spec.data.target!r} makes "
-                            f"it {data.task}; set data.task to choose)") from None
 
 
 class Phases(dict[str, float]):

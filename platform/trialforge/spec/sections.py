@@ -1,0 +1,161 @@
+"""The `data`, `train`, `search` and `register` sections of a spec."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from trialforge.data import FILE_DATASETS
+from trialforge.spec.section import Section
+from trialforge.spec.space import ParamSpace
+from trialforge.tasks import DEFAULT_METRIC, Mode, Task, check_metric, task_metrics
+
+
+class DataConfig(Section):
+    """Which data, and how it is split. File datasets read `path`; the others are built in."""
+
+    dataset: Literal["digits", "series", "text", "table", "npz", "images"] = "digits"
+    path: str | None = Field(None, description="table/npz/images/text: the file or folder")
+    target: str | None = Field(None, description="table: the target column")
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="table/npz: auto = classification for integer or text targets"
+    )
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    window: int = Field(32, ge=2, le=100_000, description="series/text: steps per example")
+    image_size: int = Field(32, ge=4, le=1024, description="images: resized to this square")
+    classes: list[int] | None = Field(None, description="digits: keep only these labels")
+    train_per_class: int | None = Field(None, ge=1, description="keep few labels per class")
+
+    @model_validator(mode="after")
+    def _path_given(self) -> DataConfig:
+        if self.dataset in FILE_DATASETS and not self.path:
+            raise ValueError(f"dataset {self.dataset!r} reads files: set data.path")
+        if self.dataset == "table" and not self.target:
+            raise ValueError("dataset 'table' needs data.target, the name of the target column")
+        if self.path:
+            # Relative to where the sweep is started; absolute from then on, so trials
+            # running in other folders (Ray workers) read the same files.
+            self.path = str(Path(self.path).expanduser().resolve())
+        return self
+
+
+class TrainConfig(Section):
+    epochs: int = Field(12, ge=1, le=100_000)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0.0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    workers: int = Field(1, ge=1, description="> 1: data-parallel (DDP) with a TorchTrainer")
+    use_gpu: bool = False
+    max_failures: int = Field(1, ge=0, description="restarts of a trial whose worker died")
+    l1: float = Field(0.0, ge=0.0, description="L1 penalty on the weights, added to the loss")
+    grad_clip: float = Field(0.0, ge=0.0, description="max gradient norm; 0 = no clipping")
+    lr_schedule: Literal["none", "cosine", "step"] = "none"
+    step_size: int = Field(5, ge=1, description="lr_schedule=step: epochs between decays")
+    gamma: float = Field(0.1, gt=0.0, le=1.0, description="lr_schedule=step: decay factor")
+    patience: int | None = Field(
+        None, ge=1, description="stop when the metric has not improved for this many epochs"
+    )
+
+
+class SchedulerConfig(Section):
+    type: Literal["asha", "fifo", "hyperband", "median"] = "asha"
+    grace_period: int = Field(1, ge=1, description="epochs before a trial may be stopped")
+    reduction_factor: float = Field(3.0, gt=1.0)
+
+
+class SearchConfig(Section):
+    """How to search. `metric` may list several objectives (a Pareto search); the first
+    one drives the scheduler and picks the model to register."""
+
+    metric: str | list[str] | None = Field(None, description="default: the task's own")
+    mode: Mode | list[Mode] | None = Field(None, description="default: each metric's direction")
+    trials: int = Field(8, ge=1)
+    concurrency: int = Field(2, ge=1)
+    sampler: Literal["tpe", "random"] = "tpe"
+    try_spec_first: bool = Field(
+        True, description="the first trial trains the knobs as the spec writes them"
+    )
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    space: dict[str, ParamSpace] = Field(default_factory=dict)
+
+    @field_validator("metric")
+    @classmethod
+    def _distinct_metrics(cls, metric: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(metric, list):
+            if not metric or len(set(metric)) != len(metric):
+                raise ValueError("list each objective once, e.g. [val_accuracy, params]")
+            if len(metric) == 1:
+                return metric[0]
+        return metric
+
+    def resolve(self, task: Task | None) -> None:
+        """Fill in the default metric and modes of `task` (None: known after loading data),
+        and check each metric fits it."""
+        if self.metric is None:
+            # A table's task is known once its target column is read; both tasks have val_loss.
+            self.metric = DEFAULT_METRIC[task] if task else "val_loss"
+        known = {**task_metrics("classification"), **task_metrics("regression")}
+        directions = []
+        for metric in self.objectives:
+            if task is not None:
+                directions.append(check_metric(task, metric))
+            elif metric in known:
+                directions.append(known[metric])
+            else:
+                raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(known)}")
+        if self.mode is None:
+            self.mode = directions[0] if len(directions) == 1 else directions
+        modes = self.mode if isinstance(self.mode, list) else [self.mode]
+        if len(modes) != len(directions):
+            raise ValueError(
+                f"search.mode: give one mode per metric ({len(directions)}), or leave it out"
+            )
+
+    @property
+    def objectives(self) -> list[str]:
+        """Every metric the search optimizes, the scheduler's first."""
+        metric = self.metric or "val_loss"
+        return metric if isinstance(metric, list) else [metric]
+
+    @property
+    def directions(self) -> list[Mode]:
+        if self.mode is None:
+            return ["min"] * len(self.objectives)
+        return list(self.mode) if isinstance(self.mode, list) else [self.mode]
+
+    @property
+    def objective(self) -> str:
+        """The metric that drives the scheduler, ranks trials and picks the model to register."""
+        return self.objectives[0]
+
+    @property
+    def direction(self) -> Mode:
+        return self.directions[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+_ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+class RegisterConfig(Section):
+    enabled: bool = True
+    name: str | None = Field(None, description="registered model name; default: the spec name")
+    alias: str = "champion"
+
+    @field_validator("alias")
+    @classmethod
+    def _valid_alias(cls, alias: str) -> str:
+        if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"v\d+", alias):
+            raise ValueError(
+                f"alias {alias!r} is not allowed: use letters, digits, '_' or '-', "
+                "not 'latest' nor 'v<number>' (e.g. champion, challenger)"
+            )
+        return alias
