@@ -11,6 +11,7 @@ import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from support import RecordingSession
 from trialforge import parse_spec, query
 from trialforge.catalog import SweepRecord
 from trialforge.registry import load_model
@@ -25,16 +26,6 @@ EPOCH_KEYS = {
     "language_model": ("train_loss", "val_loss", "epoch_seconds"),
     "generation": ("d_loss", "g_loss", "epoch_seconds"),
 }
-
-
-class OneProcess:
-    """The evaluation side of a trial session, for one process (no Ray)."""
-
-    rank = 0
-    world_size = 1
-
-    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
-        return values
 
 
 def stores(home: Path) -> tuple[str, str]:
@@ -111,7 +102,7 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
             noise = torch.randn(4, spec.model.latent_dim)  # type: ignore[union-attr]
             assert model(noise).shape == (4, *data.input_shape)
         else:
-            metrics, _ = evaluate(model, data, OneProcess())  # type: ignore[arg-type]
+            metrics, _ = evaluate(model, data, RecordingSession())
             assert metrics[metric] == pytest.approx(record.best_value, rel=1e-4), \
                 "the registered model is the best"
     return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 import warnings
 from typing import Any
 
@@ -184,15 +185,11 @@ class SweepSpec(Section):
 def _parents_first(space: dict[str, ParamSpace], keys: dict[str, str]) -> dict[str, ParamSpace]:
     """The space ordered so each parameter comes after those its condition reads (the order
     a define-by-run search asks for them); a cycle of conditions is an error."""
-    ordered: dict[str, ParamSpace] = {}
-    pending = dict(space)
-    while pending:
-        ready = [path for path, param in pending.items()
-                 if all(parent in ordered for parent in (param.when or {}))]
-        if not ready:
-            names = ", ".join(keys[path] for path in pending)
-            raise ValueError(f"search.space: the conditions of {names} depend on each other "
-                             "in a cycle")
-        for path in ready:
-            ordered[path] = pending.pop(path)
-    return ordered
+    graph = {path: list(param.when or {}) for path, param in space.items()}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        names = ", ".join(keys[path] for path in dict.fromkeys(exc.args[1]))
+        raise ValueError(f"search.space: the conditions of {names} depend on each other "
+                         "in a cycle") from None
+    return {path: space[path] for path in order}
