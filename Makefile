@@ -22,7 +22,7 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# Every benchmark (B1-B6), ~25 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
+# Every benchmark (B1-B6), ~15 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
