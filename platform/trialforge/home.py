@@ -51,5 +51,14 @@ def resolve_home(root: str | Path | None = None) -> Home:
     )
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a `sqlite:///` store URL; None for other stores and in-memory sqlite.
+
+    Opening a sqlite store that is not there creates it: readers check this first.
+    """
+    database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    return Path(database) if database and database != ":memory:" else None
+
+
 def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"

@@ -70,3 +70,13 @@ def test_a_catalog_made_before_pareto_fronts_gains_the_column(tmp_path: Path) ->
     with engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM trialforge_sweeps")).scalar() == "old"
     engine.dispose()
+
+
+def test_only_a_sqlite_file_url_names_a_file(tmp_path: Path) -> None:
+    from trialforge.home import sqlite_file
+
+    assert sqlite_file(f"sqlite:///{tmp_path}/a.db") == tmp_path / "a.db"
+    assert sqlite_file("sqlite:///relative.db") == Path("relative.db")
+    assert sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file("postgresql://user@host/db") is None
+    assert sqlite_file("http://127.0.0.1:5000") is None

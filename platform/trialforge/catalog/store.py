@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from trialforge.catalog.tables import Base, SweepRecord, SweepState
 from trialforge.errors import NotFoundError
+from trialforge.home import sqlite_file
 
 
 def new_sweep_id() -> str:
@@ -24,10 +24,8 @@ def new_sweep_id() -> str:
 def catalog_exists(url: str) -> bool:
     """False for a SQLite catalog whose file is not there yet (nothing has run): reading
     commands then show an empty catalog instead of creating files."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return True
-    return Path(parsed.database).exists()
+    path = sqlite_file(url)
+    return path is None or path.exists()
 
 
 def make_engine(url: str) -> Engine:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from trialforge.errors import NotFoundError, SpecError
+from trialforge.home import sqlite_file
 from trialforge.spec import Choice, SweepSpec, TransferConfig
 
 SCRATCH = "scratch"
@@ -63,7 +64,7 @@ def resolve_backbone(source: str, tracking_uri: str) -> Backbone:
 def _from_registry(source: str, tracking_uri: str) -> Backbone:
     from trialforge.registry.models import load_version
 
-    store = _sqlite_file(tracking_uri)
+    store = sqlite_file(tracking_uri)
     if store is not None and not store.exists():  # reading would create an empty store
         raise SpecError(f"model.backbone: {source} is not in the registry (no MLflow store at "
                         f"{store} yet); register it first (a pretrain sweep)")
@@ -148,7 +149,3 @@ def _features_part(state: dict[str, Any]) -> dict[str, torch.Tensor]:
     return {key.removeprefix("features."): value for key, value in state.items()
             if key.startswith("features.")}
 
-
-def _sqlite_file(uri: str) -> Path | None:
-    prefix = "sqlite:///"
-    return Path(uri.removeprefix(prefix)) if uri.startswith(prefix) else None

@@ -20,8 +20,9 @@ from torch import nn
 
 from trialforge.models.gan import build_gan
 from trialforge.spec import GANConfig
+from trialforge.train.evaluation import parameter_count
 from trialforge.train.judge import fit_judge, frechet_distance, judge_features, judge_from_state
-from trialforge.train.loop import _generator, _unwrap
+from trialforge.train.loop import epoch_batches, unwrap
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
@@ -62,7 +63,7 @@ def gan_loop(
         judge = fit_judge(data.x_train, data.y_train, data.num_classes, seed=spec.seed)
     else:
         judge = judge_from_state(judge_state, image_shape, data.num_classes)
-    params = float(sum(p.numel() for p in gen.parameters() if p.requires_grad))
+    params = float(parameter_count(gen))
     gen, disc = session.prepare_model(gen), session.prepare_model(disc)
     if restored is not None:
         # Once the parameters are on their device: Adam's moments are loaded onto it too.
@@ -84,9 +85,9 @@ def gan_loop(
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
             _report_diverged(session, metrics, started)
             return
-        session.sync_buffers(_unwrap(gen))
-        session.sync_buffers(_unwrap(disc))
-        fakes, latency_us = generate(_unwrap(gen), noise)
+        session.sync_buffers(unwrap(gen))
+        session.sync_buffers(unwrap(disc))
+        fakes, latency_us = generate(unwrap(gen), noise)
         val_fid = frechet_distance(real_features, judge_features(judge, fakes[: len(data.x_val)]))
         if not math.isfinite(val_fid):  # finite losses, but the generator's images are not
             _report_diverged(session, {**metrics, "val_fid": val_fid}, started)
@@ -94,8 +95,8 @@ def gan_loop(
         metrics.update(val_fid=val_fid, latency_us=latency_us,
                        epoch_seconds=time.perf_counter() - started)
         checkpoint = {
-            "model": _unwrap(gen).state_dict(),  # the generator: what a GAN sweep registers
-            "discriminator": _unwrap(disc).state_dict(),
+            "model": unwrap(gen).state_dict(),  # the generator: what a GAN sweep registers
+            "discriminator": unwrap(disc).state_dict(),
             "g_optimizer": g_optimizer.state_dict(),
             "d_optimizer": d_optimizer.state_dict(),
             "epoch": epoch,
@@ -132,14 +133,9 @@ def train_epoch(
     g_optimizer, d_optimizer = optimizers
     loss_fn = nn.BCEWithLogitsLoss()
     latent_dim = _gan_config(spec).latent_dim
-    order = torch.randperm(len(data.x_train), generator=_generator(spec.seed, epoch))
-    shard_size = len(order) // session.world_size  # equal shards: DDP needs equal step counts
-    shard = order[session.rank :: session.world_size][:shard_size].to(session.device)
-    batch_size = max(1, spec.train.batch_size // session.world_size)  # batch_size is global
     sums = torch.zeros(3, device=session.device)  # d_loss * n, g_loss * n, n
-    for start in range(0, shard_size, batch_size):
-        session.check_stopped()
-        real = data.x_train[shard[start : start + batch_size]]
+    for index in epoch_batches(len(data.x_train), spec, epoch, session):
+        real = data.x_train[index]
         fake = gen(torch.randn(len(real), latent_dim, device=session.device))
         d_loss = _discriminator_step(disc, d_optimizer, loss_fn, real, fake)
         g_loss = _generator_step(disc, g_optimizer, loss_fn, fake)

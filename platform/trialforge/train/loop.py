@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -76,12 +77,12 @@ def train_loop(
             return
         if scheduler is not None:
             scheduler.step()
-        session.sync_buffers(_unwrap(model))
-        val_metrics, confusion = evaluate(_unwrap(model), data, session)
+        session.sync_buffers(unwrap(model))
+        val_metrics, confusion = evaluate(unwrap(model), data, session)
         metrics = {"epoch": epoch, "train_loss": train_loss, **val_metrics, "params": params,
                    "epoch_seconds": time.perf_counter() - started}
         checkpoint = {
-            "model": _unwrap(model).state_dict(),
+            "model": unwrap(model).state_dict(),
             "optimizer": optimizer.state_dict(),
             "lr_schedule": scheduler.state_dict() if scheduler is not None else None,
             "early_stopping": stopper.state_dict(),
@@ -150,15 +151,10 @@ def train_epoch(
     reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy).
     """
     model.train()
-    order = torch.randperm(len(data.y_train), generator=_generator(spec.seed, epoch))
-    shard_size = len(order) // session.world_size  # equal shards: DDP needs equal step counts
-    shard = order[session.rank :: session.world_size][:shard_size].to(session.device)
-    batch_size = max(1, spec.train.batch_size // session.world_size)  # batch_size is global
     weights = [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     loss_sum = torch.zeros((), device=session.device)
-    for start in range(0, shard_size, batch_size):
-        session.check_stopped()
-        index = shard[start : start + batch_size]
+    count = 0
+    for index in epoch_batches(len(data.y_train), spec, epoch, session):
         optimizer.zero_grad(set_to_none=True)
         loss = loss_fn(model(data.x_train[index]), data.y_train[index])
         objective = loss
@@ -169,10 +165,11 @@ def train_epoch(
             nn.utils.clip_grad_norm_(model.parameters(), spec.train.grad_clip)
         optimizer.step()
         loss_sum += loss.detach() * len(index)
+        count += len(index)
     # Divergence is judged once per epoch on the summed loss, so every worker agrees on it.
-    total = torch.stack([loss_sum, torch.tensor(float(shard_size), device=session.device)])
-    summed_loss, count = session.all_reduce_sum(total).tolist()
-    return float(summed_loss / count) if count else math.nan
+    total = torch.stack([loss_sum, torch.tensor(float(count), device=session.device)])
+    summed_loss, examples = session.all_reduce_sum(total).tolist()
+    return float(summed_loss / examples) if examples else math.nan
 
 
 def make_optimizer(
@@ -207,11 +204,26 @@ def make_lr_schedule(
     return None
 
 
-def _generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+def epoch_batches(
+    size: int, spec: SweepSpec, epoch: int, session: TrialSession
+) -> Iterator[torch.Tensor]:
+    """The example indices of each batch this worker trains on in `epoch`.
+
+    A permutation seeded by (seed, epoch), so a resumed trial sees the batches an
+    uninterrupted one would; every worker takes an equal shard (DDP needs equal step counts)
+    and `train.batch_size` is global. Checks between batches whether Ray stopped the trial.
+    """
+    generator = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
+    order = torch.randperm(size, generator=generator)
+    shard_size = size // session.world_size
+    shard = order[session.rank :: session.world_size][:shard_size].to(session.device)
+    batch_size = max(1, spec.train.batch_size // session.world_size)
+    for start in range(0, shard_size, batch_size):
+        session.check_stopped()
+        yield shard[start : start + batch_size]
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel wrapper (its state dict has no prefix)."""
     inner = getattr(model, "module", None)
     return inner if isinstance(inner, nn.Module) else model

@@ -46,9 +46,13 @@ class TrialContext:
     # GAN: the weights of the fixed digits classifier that scores generated images.
     judge: dict[str, torch.Tensor] | None = None
 
+    def backbone(self, spec: SweepSpec) -> Backbone | None:
+        """The resolved backbone a transfer trial of `spec` starts from (None otherwise)."""
+        return self.backbones.get(getattr(spec.model, "backbone", ""))
+
     def lineage(self, spec: SweepSpec) -> dict[str, str]:
         """Tags naming where a trial's backbone came from (registry version, file)."""
-        backbone = self.backbones.get(getattr(spec.model, "backbone", ""))
+        backbone = self.backbone(spec)
         return dict(backbone.lineage) if backbone is not None else {}
 
 
@@ -59,7 +63,7 @@ def run_loop(spec: SweepSpec, session: TrialSession, context: TrialContext) -> N
 
         gan_loop(spec, session, context.dataset or trial_data(spec), context.judge)
         return
-    backbone = context.backbones.get(getattr(spec.model, "backbone", ""))
+    backbone = context.backbone(spec)
     train_loop(spec, session, context.dataset,
                backbone.builder_args() if backbone is not None else None)
 
