@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean dashboard
 
 $(BIN)/trialforge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,22 @@ install: $(BIN)/trialforge
 demo: install
 	$(BIN)/trialforge sweep run jobs/cnn_digits.yaml
 
-test: install
+dashboard: install
+	$(BIN)/trialforge dashboard
+
+# The browser tests drive Debian's chromium (Playwright's own download cannot work offline).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the dashboard's browser tests"
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium
+
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-# Every benchmark (B1-B6), ~15 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
+# Every benchmark (B1-B7), ~20 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 

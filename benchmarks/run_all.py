@@ -1,4 +1,4 @@
-"""Run every benchmark (B1-B6) one after the other; each prints its table and writes JSON
+"""Run every benchmark (B1-B7) one after the other; each prints its table and writes JSON
 to benchmarks/results/. Pass --quick for one repetition each (a smoke run, not figures).
 
 Run: python benchmarks/run_all.py [--quick]
@@ -20,6 +20,7 @@ BENCHMARKS = {
     "tracking_cost.py": ["--repeats", "3"],
     "memory.py": ["--repeats", "1"],
     "startup.py": ["--repeats", "5"],
+    "dashboard.py": ["--runs", "1000", "--repeats", "5"],
 }
 QUICK = {
     "overhead.py": ["--repeats", "1"],
@@ -28,6 +29,7 @@ QUICK = {
     "tracking_cost.py": ["--repeats", "1"],
     "memory.py": ["--repeats", "1"],
     "startup.py": ["--repeats", "2"],
+    "dashboard.py": ["--runs", "100", "--repeats", "1"],
 }
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from support import STORE_VARIABLES
+from support import STORE_VARIABLES, run_cli
+from trialforge.home import Home
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -38,3 +39,30 @@ def ray_address() -> Iterator[str]:
     finally:
         ray.shutdown()
 
+
+
+def _home_at(root: Path) -> Home:
+    """The embedded stores under `root`, whatever the environment says."""
+    return Home(root, f"sqlite:///{root / 'mlflow.db'}", f"sqlite:///{root / 'trialforge.db'}")
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Home:
+    """A real finished sweep, read by the query and dashboard tests: 4 trials of the CNN on
+    digits, 3 epochs, its best model registered as digits-cnn@champion."""
+    root = tmp_path_factory.mktemp("tiny_sweep") / "home"
+    done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "search.trials=4", "train.epochs=3",
+                   home=root, ray_address=ray_address)
+    assert done.returncode == 0, done.stderr
+    return _home_at(root)
+
+
+@pytest.fixture(scope="session")
+def thousand_runs(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    """A finished sweep of 1,000 runs written through MLflow's, Optuna's and the catalog's
+    clients (`synthetic_sweep`): what the dashboard must stay fast with."""
+    from synthetic_sweep import write_sweep
+
+    home = _home_at(tmp_path_factory.mktemp("thousand_runs") / "home")
+    write_sweep(home, runs=1000)
+    return home

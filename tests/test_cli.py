@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from support import REPO, TRIALFORGE, run_cli
+from trialforge.home import Home
 
 
 def test_help_everywhere(home: Path) -> None:
     for command in ([], ["sweep"], ["sweep", "run"], ["sweep", "list"], ["sweep", "show"],
-                    ["model"], ["model", "list"]):
+                    ["model"], ["model", "list"], ["model", "alias"], ["dashboard"]):
         done = run_cli(*command, "--help", home=home)
         assert done.returncode == 0, done.stderr
         assert "Usage: trialforge" in done.stdout
@@ -68,3 +70,41 @@ def test_empty_catalog_says_how_to_start(home: Path) -> None:
 def test_console_script_is_installed() -> None:
     assert TRIALFORGE.exists()
     assert (REPO / "jobs" / "cnn_digits.yaml").exists()
+
+
+def test_dashboard_refuses_a_port_in_use(home: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli("dashboard", "--port", str(port), home=home, timeout=60)
+    assert done.returncode == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr
+    assert "choose another --port" in done.stderr
+    assert not home.exists()
+
+
+@pytest.mark.e2e
+def test_model_alias_moves_an_alias_or_says_why_not(tiny_sweep: Home) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tiny_sweep.tracking_uri)
+    try:
+        done = run_cli("model", "alias", "digits-cnn", "1", "challenger", home=tiny_sweep.root)
+        assert done.returncode == 0, done.stderr
+        assert "models:/digits-cnn@challenger -> version 1" in done.stdout
+        assert client.get_registered_model("digits-cnn").aliases["challenger"] == 1
+        moved = run_cli("model", "alias", "digits-cnn", "1", "champion", home=tiny_sweep.root)
+        assert "(was version 1)" in moved.stdout
+    finally:
+        client.delete_registered_model_alias("digits-cnn", "challenger")
+    for args, message in [
+        (["digits-cnn", "9", "challenger"], "no version 9 of registered model 'digits-cnn'"),
+        (["no-such-model", "1", "champion"], "no version 1 of registered model 'no-such-model'"),
+        (["digits-cnn", "1", "v2"], "alias 'v2' is not allowed"),
+        (["digits-cnn", "1", "latest"], "alias 'latest' is not allowed"),
+    ]:
+        refused = run_cli("model", "alias", *args, home=tiny_sweep.root)
+        assert refused.returncode == 2, args
+        assert message in refused.stderr and "Traceback" not in refused.stderr
+    assert client.get_registered_model("digits-cnn").aliases == {"champion": 1}

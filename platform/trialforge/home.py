@@ -62,3 +62,14 @@ def sqlite_file(url: str) -> Path | None:
 
 def _sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def redact(url: str) -> str:
+    """`url` with any password replaced by `***`, fit to show on screen or in a log."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -80,3 +80,11 @@ def test_only_a_sqlite_file_url_names_a_file(tmp_path: Path) -> None:
     assert sqlite_file("sqlite:///:memory:") is None
     assert sqlite_file("postgresql://user@host/db") is None
     assert sqlite_file("http://127.0.0.1:5000") is None
+
+
+def test_redact_hides_passwords_in_store_urls() -> None:
+    from trialforge.home import redact
+
+    assert redact("postgresql+psycopg://tf:s3cret@db:5432/tf") == "postgresql+psycopg://tf:***@db:5432/tf"
+    assert redact("http://admin:pw@127.0.0.1:5000") == "http://admin:***@127.0.0.1:5000"
+    assert redact("sqlite:////tmp/home/mlflow.db") == "sqlite:////tmp/home/mlflow.db"

@@ -9,14 +9,25 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from trialforge.tracking.mlflow import TAG_TRIAL
+
 
 class OptunaSearcher(OptunaSearch):
     """Ray's `OptunaSearch`, telling Optuna a diverged trial (non-finite objective) FAILED.
 
     Ray passes the NaN on; Optuna refuses it, Ray swallows the error, and the trial stays
     RUNNING in the study forever. As FAIL, TPE leaves it out of its model. Also keeps
-    per-epoch values out of the study (see `on_trial_result`).
+    per-epoch values out of the study (see `on_trial_result`) and records the Tune trial id
+    on each Optuna trial.
     """
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        new = trial_id not in self._ot_trials
+        config = super().suggest(trial_id)
+        if new and trial_id in self._ot_trials:
+            # The run's tag as the trial's attribute: joins the study to the MLflow runs.
+            self._ot_trials[trial_id].set_user_attr(TAG_TRIAL, trial_id)
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         # Per-epoch values stay out of the study: learning curves live in MLflow, TPE does not

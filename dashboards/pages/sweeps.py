@@ -1,0 +1,44 @@
+"""Sweeps: every sweep in the catalog; filter, then open one or several to compare."""
+
+from __future__ import annotations
+
+import loaders
+import streamlit as st
+
+from trialforge.query import filter_sweeps
+
+where = loaders.home()
+st.title("Sweeps")
+catalog = loaders.sweeps(where.db_url)
+if catalog.empty:
+    st.info("No sweeps yet. Run one, then come back: `trialforge sweep run jobs/cnn_digits.yaml`")
+    st.stop()
+
+name_col, state_col, family_col = st.columns(3)
+text = name_col.text_input("Name or id contains")
+states = state_col.multiselect("State", sorted(catalog["state"].unique()))
+families = family_col.multiselect("Family", sorted(catalog["family"].unique()))
+shown = filter_sweeps(catalog, text, states, families)
+
+table = shown.assign(
+    open="compare?sweep=" + shown["id"],
+    trials=shown["trials_completed"].astype(str) + " done, " + shown["trials_stopped"].astype(str)
+    + " early, " + shown["trials_failed"].astype(str) + " failed / "
+    + shown["trials_total"].astype(str),
+)
+event = st.dataframe(
+    table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="sweeps",
+    column_order=["open", "id", "name", "family", "state", "metric", "best_value", "trials",
+                  "seconds", "created_at", "model_version", "error"],
+    column_config={
+        "open": st.column_config.LinkColumn("open", display_text="compare"),
+        "best_value": st.column_config.NumberColumn("best", format="%.4f"),
+        "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+        "created_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
+        "model_version": "model",
+    },
+)
+picked = list(shown.iloc[event.selection.rows]["id"])
+st.caption(f"{len(shown)} of {len(catalog)} sweeps. Select rows to compare several at once.")
+if st.button("Compare selected", disabled=not picked, type="primary"):
+    st.switch_page("pages/compare.py", query_params={"sweep": picked})
