@@ -11,7 +11,7 @@ from support import REPO
 from trialforge.home import Home
 
 sys.path.insert(0, str(REPO / "dashboards"))
-import loaders  # noqa: E402  (a dashboard module: Streamlit puts its folder on the path)
+import loaders  # a dashboard module: Streamlit puts its folder on the path
 
 
 def stores(tracking_uri: str) -> Home:

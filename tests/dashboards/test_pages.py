@@ -90,7 +90,8 @@ def test_compare_page_table_drives_every_chart(tiny_sweep: Home, open_app) -> No
     value = "val_accuracy (last)"
     assert table[value].between(0, 1).all()
     curves = figures(app)["curves"]
-    assert curves.data[0].type == "scattergl" and curves.data[0].name == "runs"
+    assert curves.data[0].name == "runs"  # every run in one trace, SVG while it is small
+    assert curves.data[0].type == "scatter"
     assert [t.name for t in curves.data[2::2]] == ["all runs"]  # the mean (after its band)
 
     group = next(s for s in app.selectbox if s.label == "Group curves by")
@@ -201,7 +202,9 @@ def test_a_run_with_no_metrics_says_so(home: Path, open_app) -> None:
     stores = Home(home, f"sqlite:///{home / 'mlflow.db'}", f"sqlite:///{home / 'trialforge.db'}")
     home.mkdir()
     client = MlflowClient(stores.tracking_uri)
-    run_id = client.create_run(client.create_experiment("bare")).info.run_id
+    lineage = {"trialforge.backbone": "models:/digits-backbone/3",
+               "trialforge.backbone_version": "3"}
+    run_id = client.create_run(client.create_experiment("bare"), tags=lineage).info.run_id
     catalog = Catalog(stores.db_url)
     catalog.add_sweep(SweepRecord(
         id="bare0001", name="bare", spec_yaml="", family="cnn", state="failed",
@@ -210,6 +213,8 @@ def test_a_run_with_no_metrics_says_so(home: Path, open_app) -> None:
     catalog.close()
     app = open_app(stores, "run", run=run_id)
     assert "no per-epoch metrics" in infos(app) and "No artifacts" in infos(app)
+    shown = app.dataframe[-1].value  # the lineage: which backbone version it started from
+    assert dict(zip(shown["tag"], shown["value"], strict=True)) == lineage
     unknown = open_app(stores, "run", run="0" * 32)
     assert "no run" in unknown.error[0].value
 
