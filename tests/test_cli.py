@@ -14,7 +14,8 @@ from trialforge.home import Home
 
 def test_help_everywhere(home: Path) -> None:
     for command in ([], ["sweep"], ["sweep", "run"], ["sweep", "list"], ["sweep", "show"],
-                    ["model"], ["model", "list"], ["model", "alias"], ["dashboard"]):
+                    ["model"], ["model", "list"], ["model", "alias"], ["dashboard"], ["job"],
+                    ["job", "submit"], ["job", "list"], ["job", "logs"], ["job", "stop"]):
         done = run_cli(*command, "--help", home=home)
         assert done.returncode == 0, done.stderr
         assert "Usage: trialforge" in done.stdout
@@ -108,3 +109,22 @@ def test_model_alias_moves_an_alias_or_says_why_not(tiny_sweep: Home) -> None:
         assert refused.returncode == 2, args
         assert message in refused.stderr and "Traceback" not in refused.stderr
     assert client.get_registered_model("digits-cnn").aliases == {"champion": 1}
+
+
+def test_job_submit_needs_shared_stores_and_a_reachable_cluster(home: Path) -> None:
+    bare = run_cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", "http://127.0.0.1:1",
+                   home=home)
+    assert bare.returncode == 2
+    assert "a cluster job needs shared stores; set MLFLOW_TRACKING_URI and TRIALFORGE_DB" in (
+        bare.stderr)
+    stores = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1", "TRIALFORGE_DB": f"sqlite:///{home}.db"}
+    unreachable = run_cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster",
+                          "http://127.0.0.1:1", home=home, env=stores)
+    assert unreachable.returncode == 2
+    assert unreachable.stderr.strip().splitlines() == [
+        "error: cannot reach the Ray cluster at http://127.0.0.1:1: is it running, and is this "
+        "its dashboard address (http://HEAD:8265)?"]
+    bad_spec = run_cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster",
+                       "http://127.0.0.1:1", "train.epochs=0", home=home, env=stores)
+    assert bad_spec.returncode == 2 and "train.epochs" in bad_spec.stderr
+    assert not home.exists() and not Path(f"{home}.db").exists()  # nothing written

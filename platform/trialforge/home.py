@@ -1,7 +1,9 @@
 """Where embedded state lives: one folder, `$TRIALFORGE_HOME` (default `./.trialforge`).
 
 Standard variables override the pieces: `MLFLOW_TRACKING_URI` (MLflow's own), `TRIALFORGE_DB`
-(any SQLAlchemy URL, also used for Optuna's studies) and `RAY_ADDRESS` (Ray's own).
+(any SQLAlchemy URL, also used for Optuna's studies), `TRIALFORGE_RAY_STORAGE` (Tune's
+`storage_path`: a folder every node sees, or `s3://...`, on a cluster) and `RAY_ADDRESS`
+(Ray's own).
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ class Home:
     root: Path
     tracking_uri: str
     db_url: str
+    ray_storage: str | None = None  # None: `ray_results/` in this home
 
     @property
     def artifacts(self) -> Path:
         return self.root / "artifacts"
 
     @property
-    def ray_results(self) -> Path:
-        return self.root / "ray_results"
+    def ray_results(self) -> str:
+        """Where Tune keeps trial checkpoints: shared storage on a cluster."""
+        return self.ray_storage or str(self.root / "ray_results")
 
     @property
     def embedded_tracking(self) -> bool:
@@ -36,8 +40,10 @@ class Home:
 
     def create(self) -> Home:
         """Create the folders; called only once a spec is valid, so bad input writes nothing."""
-        for path in (self.root, self.artifacts, self.ray_results):
+        for path in (self.root, self.artifacts):
             path.mkdir(parents=True, exist_ok=True)
+        if self.ray_storage is None:
+            (self.root / "ray_results").mkdir(exist_ok=True)
         return self
 
 
@@ -48,6 +54,7 @@ def resolve_home(root: str | Path | None = None) -> Home:
         root=base,
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or _sqlite_url(base / "mlflow.db"),
         db_url=os.environ.get("TRIALFORGE_DB") or _sqlite_url(base / "trialforge.db"),
+        ray_storage=os.environ.get("TRIALFORGE_RAY_STORAGE") or None,
     )
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from trialforge.catalog.tables import Base, SweepRecord, SweepState
+from trialforge.catalog.tables import Base, JobRecord, SweepRecord, SweepState
 from trialforge.errors import NotFoundError
-from trialforge.home import sqlite_file
+from trialforge.home import redact, sqlite_file
 
 
 def new_sweep_id() -> str:
@@ -94,23 +94,56 @@ class Catalog:
         with self._sessions() as session:
             return session.scalars(query).all()
 
+    def add_job(self, record: JobRecord) -> JobRecord:
+        with self._sessions.begin() as session:
+            session.add(record)
+        return record
+
+    def update_job(self, job_id: str, **fields: Any) -> JobRecord:
+        with self._sessions.begin() as session:
+            record = _by_id(session, JobRecord, job_id, self.url)
+            for key, value in fields.items():
+                setattr(record, key, value)
+        return record
+
+    def get_job(self, id_or_prefix: str) -> JobRecord:
+        """A job by its submission id, a prefix only it starts with, or its sweep's id."""
+        with self._sessions() as session:
+            by_sweep = session.scalars(
+                select(JobRecord).where(JobRecord.sweep_id == id_or_prefix)).first()
+            return by_sweep or _by_id(session, JobRecord, id_or_prefix, self.url)
+
+    def list_jobs(self, limit: int | None = None) -> Sequence[JobRecord]:
+        query = select(JobRecord).order_by(JobRecord.submitted_at.desc()).limit(limit)
+        with self._sessions() as session:
+            return session.scalars(query).all()
+
     def _get(self, session: Session, id_or_prefix: str) -> SweepRecord:
-        record = session.get(SweepRecord, id_or_prefix)
-        if record is not None:
-            return record
-        matches = session.scalars(
-            select(SweepRecord).where(SweepRecord.id.startswith(id_or_prefix, autoescape=True))
-        ).all()
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise NotFoundError(
-                f"no sweep {id_or_prefix!r} in {self.url}; `trialforge sweep list` shows them"
-            )
-        raise NotFoundError(f"{id_or_prefix!r} matches {len(matches)} sweeps; give more of the id")
+        return _by_id(session, SweepRecord, id_or_prefix, self.url)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+Row = TypeVar("Row", SweepRecord, JobRecord)
+
+
+def _by_id(session: Session, table: type[Row], id_or_prefix: str, url: str) -> Row:
+    """The row whose id is `id_or_prefix`, or the only one whose id starts with it."""
+    noun = "sweep" if table is SweepRecord else "job"
+    record = session.get(table, id_or_prefix)
+    if record is not None:
+        return record
+    matches = session.scalars(
+        select(table).where(table.id.startswith(id_or_prefix, autoescape=True))
+    ).all()
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFoundError(
+            f"no {noun} {id_or_prefix!r} in {redact(url)}; `trialforge {noun} list` shows them"
+        )
+    raise NotFoundError(f"{id_or_prefix!r} matches {len(matches)} {noun}s; give more of the id")
 
 
 def utcnow() -> datetime:

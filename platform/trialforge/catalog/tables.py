@@ -52,3 +52,23 @@ class SweepRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # A multi-objective sweep's Pareto front: JSON [{"params": ..., "values": ...}, ...].
     pareto_front: Mapped[str | None] = mapped_column(Text)
+
+
+class JobRecord(Base):
+    """A sweep submitted to a Ray cluster as a Ray job: where, what, and how it ended.
+
+    The state mirrors Ray's job status (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED), as last
+    seen by `trialforge job ...`; the sweep it runs has its own row, with the same sweep id.
+    """
+
+    __tablename__ = "trialforge_jobs"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)  # Ray's submission id
+    cluster: Mapped[str] = mapped_column(String(500))
+    sweep_id: Mapped[str] = mapped_column(String(32), index=True)
+    spec_name: Mapped[str] = mapped_column(String(100))
+    entrypoint: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    message: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -67,7 +67,7 @@ class Prepared:
     def context(
         self, spec: SweepSpec, target: TrackingTarget | None, home: Home
     ) -> TrialContext:
-        return TrialContext(spec=spec, tracking=target, storage_path=str(home.ray_results),
+        return TrialContext(spec=spec, tracking=target, storage_path=home.ray_results,
                             dataset=self.dataset, backbones=self.backbones or {},
                             judge=self.judge)
 

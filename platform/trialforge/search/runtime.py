@@ -12,6 +12,8 @@ import ray
 from trialforge.models import BUILTIN_FAMILIES
 from trialforge.spec import SweepSpec
 
+RAY_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for its driver
+
 
 def connect_ray(spec: SweepSpec) -> bool:
     """Start or join Ray for a sweep of `spec`; True if this call started it (and owns it)."""
@@ -23,9 +25,11 @@ def connect_ray(spec: SweepSpec) -> bool:
     if ray.is_initialized():
         return False
     needs_workers = spec.train.workers > 1 or spec.train.use_gpu
-    runtime_env: dict[str, object] = {}
-    if modules := user_code(spec):
-        runtime_env["py_modules"] = modules
+    runtime_env: dict[str, object] | None = None
+    # Inside a Ray job the driver keeps the job's runtime env (its working dir holds the user's
+    # code): one given here would replace it, and Ray would delete the job's folder mid-run.
+    if (modules := user_code(spec)) and not os.environ.get(RAY_JOB_CONFIG):
+        runtime_env = {"py_modules": modules}
     ray.init(
         address=os.environ.get("RAY_ADDRESS") or None,
         # Train V2 needs the dashboard's State API to free a stopped trial's worker CPUs.

@@ -72,10 +72,12 @@ def run_sweep(
     on_progress: Callable[[Progress], None] | None = None,
     *,
     track: bool = True,
+    sweep_id: str | None = None,
 ) -> SweepResult:
     """Run the sweep `spec` describes and return its outcome (see `SweepResult`).
 
     `track=False` skips MLflow (no runs, no registered model); the catalog still records it.
+    `sweep_id` is given when it was chosen before (a cluster job records it at submission).
     """
     home = home or resolve_home()
     phases = Phases()
@@ -88,12 +90,12 @@ def run_sweep(
     home.create()
     with phases("stores"):
         catalog = Catalog(home.db_url)
-        sweep_id = new_sweep_id()
+        sweep_id = sweep_id or new_sweep_id()
         catalog.add_sweep(
             SweepRecord(
                 id=sweep_id, name=spec.name, spec_yaml=spec.to_yaml(), family=spec.model.family,
                 state=SweepState.RUNNING.value, created_at=utcnow(),
-                study_name=study_name(sweep_id), ray_storage_path=str(home.ray_results / sweep_id),
+                study_name=study_name(sweep_id), ray_storage_path=f"{home.ray_results}/{sweep_id}",
                 metric=spec.search.objective, mode=spec.search.direction,
                 trials_total=spec.search.trials,
             )
@@ -244,7 +246,7 @@ def _tuner(
         ),
         run_config=tune.RunConfig(
             name=sweep_id,
-            storage_path=str(home.ray_results),
+            storage_path=home.ray_results,
             callbacks=[monitor],
             verbose=0,
             # The best-scored checkpoints are kept (and the latest, always): each trial's best

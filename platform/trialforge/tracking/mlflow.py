@@ -31,6 +31,7 @@ TAG_KIND = "trialforge.kind"  # "sweep" or "trial"
 TAG_STATE = "trialforge.state"
 TAG_REASON = "trialforge.reason"
 TAG_BEST_EPOCH = "trialforge.best_epoch"
+TAG_NODE = "trialforge.node_id"  # the Ray node a trial (or its rank 0) ran on
 BEST_CHECKPOINT_DIR = "best_checkpoint"
 PARETO_FRONT_FILE = "pareto_front.json"
 # A metric every epoch of every task logs: its last step is the last epoch logged.

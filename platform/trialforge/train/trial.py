@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget, TrialRun
+from trialforge.tracking.mlflow import TAG_NODE
 from trialforge.train.loop import train_loop, trial_data
 from trialforge.train.session import TrainSession, TrialSession, TuneSession
 
@@ -87,6 +88,7 @@ def trial_resources(spec: SweepSpec) -> dict[str, float]:
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     """Tune function trainable: train `context.spec` with the sampled knobs in `config`."""
+    import ray
     from ray import tune
 
     spec = context.spec.with_params(config)
@@ -98,7 +100,8 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             trial_id=tune_context.get_trial_id(),
             trial_name=tune_context.get_trial_name(),
             params=spec.trial_params(config),
-            tags=context.lineage(spec),
+            # The node it runs on: on a cluster, where each trial went.
+            tags={**context.lineage(spec), TAG_NODE: ray.get_runtime_context().get_node_id()},
         )
     # A trial that ends by itself (all epochs, or diverged) records that in its last report;
     # the sweep's driver records stops, errors and lost processes (search.monitor).

@@ -1,0 +1,149 @@
+"""A sweep submitted to a real two-node Ray cluster on 127.0.0.1 (deploy/local: `ray start`
+head and worker node, an `mlflow server`), through `trialforge job ...` as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from support import REPO, STORE_VARIABLES, run_cli
+from trialforge import query
+from trialforge.catalog import Catalog
+
+pytestmark = pytest.mark.e2e
+LOCAL = REPO / "deploy" / "local"
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+class Cluster:
+    """The local cluster's addresses and the environment a user submits from."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder = folder
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['DASHBOARD_PORT']}"
+        self.tracking_uri = f"http://127.0.0.1:{env['MLFLOW_PORT']}"
+        self.db_url = f"sqlite:///{folder / 'shared' / 'trialforge.db'}"
+        self.home = folder / "shared"
+
+    def user_env(self, **extra: str) -> dict[str, str]:
+        return {"RAY_AUTH_TOKEN": self.env["RAY_AUTH_TOKEN"],
+                "MLFLOW_TRACKING_URI": self.tracking_uri, "TRIALFORGE_DB": self.db_url,
+                **extra}
+
+    def cli(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, home=self.home, env=self.user_env(**extra), timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    # A short path: Ray's Unix sockets live under it, and those cannot exceed 107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="tfc-", dir="/tmp"))
+    ray_port, dashboard, mlflow_port, head_agent, worker_agent = free_ports(5)
+    env = {k: v for k, v in os.environ.items() if k not in STORE_VARIABLES}
+    env.update(TF_CLUSTER_DIR=str(folder), RAY_PORT=str(ray_port), DASHBOARD_PORT=str(dashboard),
+               MLFLOW_PORT=str(mlflow_port), HEAD_AGENT_PORT=str(head_agent),
+               WORKER_AGENT_PORT=str(worker_agent), RAY_AUTH_TOKEN=secrets.token_hex(16),
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # the venv, active
+    started = time.monotonic()
+    done = subprocess.run([str(LOCAL / "start.sh")], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ok: 2 Ray nodes alive" in done.stdout
+        print(f"local cluster up in {time.monotonic() - started:.1f} s")
+        yield Cluster(folder, env)
+    finally:
+        subprocess.run([str(LOCAL / "stop.sh")], env=env, timeout=120, check=False)
+    leftovers = subprocess.run(["pgrep", "-f", f"{folder}/ray/"], capture_output=True, text=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    assert not leftovers.stdout.strip(), "stop.sh left processes of the cluster running"
+
+
+def job_id(submitted: subprocess.CompletedProcess[str]) -> str:
+    assert submitted.returncode == 0, submitted.stderr
+    found = re.search(r"job (trialforge-[0-9a-f]+) submitted", submitted.stdout)
+    assert found, submitted.stdout
+    return found.group(1)
+
+
+def test_a_sweep_runs_on_both_nodes_and_leaves_the_embedded_records(cluster: Cluster) -> None:
+    started = time.monotonic()
+    job = job_id(cluster.cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", cluster.url,
+                             "search.trials=2", "train.epochs=1"))
+    followed = cluster.cli("job", "logs", job, "--follow")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert f"job {job} SUCCEEDED" in followed.stderr
+    assert "sweep run -" not in followed.stdout and "finished in" in followed.stdout
+    print(f"submit to SUCCEEDED: {time.monotonic() - started:.1f} s")
+
+    sweep_id = job.removeprefix("trialforge-")
+    record = query.sweep(cluster.db_url, sweep_id)
+    assert record.state == "finished" and record.model_version == "digits-cnn/1"
+    catalog = Catalog(cluster.db_url)
+    assert catalog.get_job(job).state == "SUCCEEDED"
+    catalog.close()
+
+    client = MlflowClient(cluster.tracking_uri)  # over HTTP, from the MLflow server
+    trials = query.trials(cluster.tracking_uri, record.mlflow_experiment_id, sweep_id)
+    assert len(trials) == 2 and set(trials["status"]) == {"FINISHED"}
+    nodes = {client.get_run(run_id).data.tags["trialforge.node_id"] for run_id in trials["run_id"]}
+    assert len(nodes) == 2, "one CPU per node: the two trials ran on different nodes"
+    parent = client.get_run(record.mlflow_parent_run_id)
+    assert parent.info.status == "FINISHED"
+    aliases = client.get_registered_model("digits-cnn").aliases
+    assert {alias: str(version) for alias, version in aliases.items()} == {"champion": "1"}
+
+    listed = cluster.cli("job", "list")
+    assert re.search(rf"{job}.*SUCCEEDED", listed.stdout), listed.stdout
+
+
+def test_job_stop_ends_a_running_job(cluster: Cluster) -> None:
+    job = job_id(cluster.cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", cluster.url,
+                             "search.trials=4", "train.epochs=40", "register.enabled=false"))
+    sweep_id = job.removeprefix("trialforge-")
+    deadline = time.monotonic() + 120
+    while not query.sweeps(cluster.db_url).query("id == @sweep_id").size:
+        assert time.monotonic() < deadline, "the sweep never started"
+        time.sleep(1)
+    stopped = cluster.cli("job", "stop", job)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"job {job} STOPPED" in stopped.stdout
+    catalog = Catalog(cluster.db_url)
+    assert catalog.get_job(sweep_id).state == "STOPPED"  # found by its sweep id too
+    catalog.close()
+    assert query.sweep(cluster.db_url, sweep_id).state != "finished"
+
+
+def test_a_wrong_token_is_refused_with_one_clear_line(cluster: Cluster) -> None:
+    refused = cluster.cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", cluster.url,
+                          RAY_AUTH_TOKEN="not-the-token")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"error: the Ray cluster at {cluster.url} refused the token (RAY_AUTH_TOKEN): set "
+        "RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH, to the cluster's token (`ray get-auth-token` "
+        "on its head node)"]
+    logs = cluster.cli("job", "list", RAY_AUTH_TOKEN="not-the-token")
+    assert "refused" not in logs.stdout  # listing still works from the catalog
