@@ -35,6 +35,11 @@ def job_submit(
         Optional[list[str]], typer.Argument(help="Spec overrides as key=value.")
     ] = None,
     home: HomeOption = None,
+    job_env: Annotated[
+        Optional[list[str]],
+        typer.Option("--job-env", help="KEY=VALUE the job sees instead of this machine's "
+                     "value, e.g. MLFLOW_TRACKING_URI=http://mlflow:5000 inside the cluster."),
+    ] = None,
 ) -> None:
     """Run a sweep on a Ray cluster as a Ray job, from this folder.
 
@@ -47,7 +52,7 @@ def job_submit(
 
     sweep_spec = load_spec(spec, overrides or [])  # bad input never reaches the cluster
     where = home_of(home)
-    stores = _shared_stores()
+    stores = {**_shared_stores(), **_pairs(job_env or [])}
     sweep_id = new_sweep_id()
     job = submission(spec, overrides or [], sweep_id, stores)
     client = _client(cluster)  # an unreachable cluster or a refused token stops here
@@ -155,6 +160,13 @@ def _shared_stores() -> dict[str, str]:
             "(postgresql://...; sqlite:////shared/path only on one machine)"
         )
     return {name: os.environ[name] for name in STORE_VARIABLES if os.environ.get(name)}
+
+
+def _pairs(words: list[str]) -> dict[str, str]:
+    pairs = dict(word.split("=", 1) for word in words if "=" in word)
+    if len(pairs) != len(words):
+        raise TrialforgeError("--job-env takes KEY=VALUE, e.g. MLFLOW_TRACKING_URI=http://mlflow:5000")
+    return pairs
 
 
 def _catalog(db_url: str) -> Catalog:

@@ -71,11 +71,14 @@ def dashboard(
     """Compare sweeps and runs in a browser (Streamlit, read-only but for registry aliases)."""
     import socket
 
-    app_file = Path(__file__).resolve().parents[3] / "dashboards" / "app.py"
+    # The app ships in the source tree's dashboards/ folder (an image copies it and names it).
+    folder = os.environ.get("TRIALFORGE_DASHBOARDS") or Path(__file__).resolve().parents[3] / (
+        "dashboards")
+    app_file = Path(folder) / "app.py"
     if not app_file.exists():
         raise TrialforgeError(
-            f"the dashboard app is not at {app_file}: it ships in the source tree's "
-            "dashboards/ folder; install trialforge from a checkout (pip install -e .)"
+            f"the dashboard app is not at {app_file}: install trialforge from a checkout "
+            "(pip install -e .), or set TRIALFORGE_DASHBOARDS to a copy of its dashboards/"
         )
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
