@@ -16,7 +16,8 @@ from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 TRIALFORGE = Path(sys.executable).with_name("trialforge")
-STORE_VARIABLES = ("TRIALFORGE_HOME", "MLFLOW_TRACKING_URI", "TRIALFORGE_DB", "RAY_ADDRESS")
+STORE_VARIABLES = ("TRIALFORGE_HOME", "MLFLOW_TRACKING_URI", "TRIALFORGE_DB", "RAY_ADDRESS",
+                   "TRIALFORGE_RAY_STORAGE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
 def run_cli(
