@@ -39,6 +39,16 @@ def sweeps(db_url: str) -> pd.DataFrame:
     return query.sweeps(db_url)
 
 
+def sweeps_or_stop(where: Home) -> pd.DataFrame:
+    """The catalog's sweeps; with none yet, the page says how to start one and ends there."""
+    catalog = sweeps(where.db_url)
+    if catalog.empty:
+        st.info("No sweeps yet. Run one, then come back: "
+                "`trialforge sweep run jobs/cnn_digits.yaml`")
+        st.stop()
+    return catalog
+
+
 def trials(where: Home, records: pd.DataFrame) -> pd.DataFrame:
     """The trial runs of the catalog rows `records`, one frame."""
     frames = [

@@ -14,10 +14,7 @@ CHARTS = ["Learning curves", "Parallel coordinates", "Importance", "Slices", "Hi
 
 where = loaders.home()
 st.title("Compare runs")
-catalog = loaders.sweeps(where.db_url)
-if catalog.empty:
-    st.info("No sweeps yet: run one with `trialforge sweep run jobs/cnn_digits.yaml`.")
-    st.stop()
+catalog = loaders.sweeps_or_stop(where)
 
 ids = list(catalog["id"])
 labels = dict(zip(catalog["id"], catalog["id"] + " " + catalog["name"], strict=True))

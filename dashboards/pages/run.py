@@ -12,10 +12,7 @@ from trialforge.tasks import COST_METRICS
 
 where = loaders.home()
 st.title("Run")
-catalog = loaders.sweeps(where.db_url)
-if catalog.empty:
-    st.info("No sweeps yet: run one with `trialforge sweep run jobs/cnn_digits.yaml`.")
-    st.stop()
+catalog = loaders.sweeps_or_stop(where)
 
 run_id = st.query_params.get("run")
 if not run_id:  # no link followed: pick a sweep, then one of its runs

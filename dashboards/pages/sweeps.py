@@ -9,10 +9,7 @@ from trialforge.query import filter_sweeps
 
 where = loaders.home()
 st.title("Sweeps")
-catalog = loaders.sweeps(where.db_url)
-if catalog.empty:
-    st.info("No sweeps yet. Run one, then come back: `trialforge sweep run jobs/cnn_digits.yaml`")
-    st.stop()
+catalog = loaders.sweeps_or_stop(where)
 
 name_col, state_col, family_col = st.columns(3)
 text = name_col.text_input("Name or id contains")
