@@ -128,3 +128,34 @@ def test_job_submit_needs_shared_stores_and_a_reachable_cluster(home: Path) -> N
                        "http://127.0.0.1:1", "train.epochs=0", home=home, env=stores)
     assert bad_spec.returncode == 2 and "train.epochs" in bad_spec.stderr
     assert not home.exists() and not Path(f"{home}.db").exists()  # nothing written
+
+
+def test_job_commands_on_an_unreachable_cluster_say_so(home: Path) -> None:
+    from datetime import datetime, timezone
+
+    from trialforge.catalog import Catalog, JobRecord
+
+    db = f"sqlite:///{home}.db"
+    catalog = Catalog(db)
+    catalog.add_job(JobRecord(
+        id="trialforge-0badc0de", cluster="http://127.0.0.1:1", sweep_id="0badc0de",
+        spec_name="cnn-digits", entrypoint="trialforge sweep run jobs/cnn_digits.yaml",
+        state="RUNNING", submitted_at=datetime.now(timezone.utc)))
+    catalog.close()
+    listed = run_cli("job", "list", home=home, env={"TRIALFORGE_DB": db})
+    assert listed.returncode == 0, listed.stderr
+    assert "RUNNING (cluster unreachable)" in listed.stdout  # the catalog's last word
+    for command in (["logs", "0badc0de"], ["stop", "trialforge-0bad"]):
+        done = run_cli("job", *command, home=home, env={"TRIALFORGE_DB": db})
+        assert done.returncode == 2, command
+        assert "cannot reach the Ray cluster at http://127.0.0.1:1" in done.stderr
+    unknown = run_cli("job", "logs", "nope", home=home, env={"TRIALFORGE_DB": db})
+    assert unknown.returncode == 2 and "no job 'nope'" in unknown.stderr
+
+
+def test_job_env_must_be_key_value(home: Path) -> None:
+    stores = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1", "TRIALFORGE_DB": f"sqlite:///{home}.db"}
+    done = run_cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", "http://127.0.0.1:1",
+                   "--job-env", "MLFLOW_TRACKING_URI", home=home, env=stores)
+    assert done.returncode == 2
+    assert "--job-env takes KEY=VALUE" in done.stderr
