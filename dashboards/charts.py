@@ -91,7 +91,8 @@ def learning_curves(
         low, high = band["mean"] - band["std"], band["mean"] + band["std"]
         figure.add_trace(go.Scatter(
             x=np.concatenate([steps, steps[::-1]]), y=np.concatenate([high, low[::-1]]),
-            fill="toself", fillcolor=_faded(color), line={"width": 0}, hoverinfo="skip",
+            mode="lines", fill="toself", fillcolor=_faded(color), line={"width": 0},
+            hoverinfo="skip",
             showlegend=False, name=f"{label} ±1 std",
         ))
         figure.add_trace(go.Scatter(
@@ -108,8 +109,8 @@ def _faded(hex_color: str) -> str:
 
 
 def timeline(runs: pd.DataFrame) -> go.Figure:
-    """When each trial ran (a row each, in start order), colored by how it ended. A WebGL
-    segment per trial and a trace per state: a thousand bars as SVG would crawl."""
+    """When each trial ran (a row each, in start order), colored by how it ended: a segment
+    per trial, one SVG path per state (a thousand bars, one element each, would crawl)."""
     frame = runs.assign(end=runs["end"].fillna(pd.Timestamp.now(tz="UTC")))
     frame = frame.sort_values("start").reset_index(drop=True).assign(row=lambda f: f.index)
     figure = go.Figure()
@@ -118,7 +119,7 @@ def timeline(runs: pd.DataFrame) -> go.Figure:
         x = [v for triple in zip(group["start"], group["end"], gap, strict=True) for v in triple]
         y = [v for triple in zip(group["row"], group["row"], gap, strict=True) for v in triple]
         names = [v for n in group["name"] for v in (n, n, None)]
-        figure.add_trace(go.Scattergl(
+        figure.add_trace(go.Scatter(
             x=x, y=y, mode="lines", name=str(state), text=names,
             line={"color": STATE_COLORS.get(str(state), "#888"),
                   "width": max(2, min(12, 600 // max(len(frame), 1)))},

@@ -108,7 +108,7 @@ def test_compare_page_table_drives_every_chart(tiny_sweep: Home, open_app) -> No
 
     expected = {"Parallel coordinates": ("parcoords", "parcoords"),
                 "Importance": ("importance", "bar"), "Slices": ("slice", "scattergl"),
-                "History": ("history", "scattergl"), "Timeline": ("timeline", "scattergl")}
+                "History": ("history", "scattergl"), "Timeline": ("timeline", "scatter")}
     for tab, (key, trace) in expected.items():
         app.query_params["chart"] = tab
         charts = figures(run(app))
