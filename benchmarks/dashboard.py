@@ -28,6 +28,8 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "dashboards")]
 TRIALFORGE = Path(sys.executable).with_name("trialforge")
 TABS = ["Learning curves", "Parallel coordinates", "Importance", "Slices", "History",
         "Timeline"]
+CHART_KEYS = dict(zip(TABS, ["curves", "parcoords", "importance", "slice", "history",
+                             "timeline"], strict=True))
 
 
 def query_seconds(home: object, sweep_id: str) -> tuple[float, float]:
@@ -54,7 +56,7 @@ def render_seconds(url: str, sweep_id: str, profile: Path, repeats: int) -> dict
     """Seconds until the compare page has drawn: the first visit after the server started,
     later visits in a new browser tab, in-app navigation from the Sweeps page, and each
     lazy tab after a click."""
-    from browser import chromium, wait_rendered
+    from browser import chromium, wait_chart, wait_rendered
 
     compare = f"{url}/compare?sweep={sweep_id}"
     times: dict[str, list[float]] = {"cold": [], "new tab": [], "navigation": [],
@@ -72,7 +74,7 @@ def render_seconds(url: str, sweep_id: str, profile: Path, repeats: int) -> dict
             for tab in TABS[1:]:
                 started = time.perf_counter()
                 page.get_by_role("tab", name=tab).click()
-                wait_rendered(page, charts=1, timeout_ms=120_000)
+                wait_chart(page, CHART_KEYS[tab], timeout_ms=120_000)
                 times[tab].append(time.perf_counter() - started)
             page.get_by_role("link", name="Sweeps").click()
             page.wait_for_selector("[data-testid=stPlotlyChart]", state="detached")

@@ -66,3 +66,10 @@ def wait_rendered(page: Page, charts: int = 0, timeout_ms: float = 60_000) -> No
                     }""",
             arg=charts, timeout=timeout_ms,
         )
+
+
+def wait_chart(page: Page, key: str, timeout_ms: float = 60_000) -> None:
+    """Wait until the Plotly chart with Streamlit key `key` has drawn (after a tab switch the
+    previous tab's chart is still on the page until the rerun replaces it)."""
+    page.wait_for_selector(f".st-key-{key} .main-svg", timeout=timeout_ms)
+    wait_rendered(page, charts=1, timeout_ms=timeout_ms)

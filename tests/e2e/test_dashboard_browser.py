@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
-from browser import chromium, wait_healthy, wait_rendered
+from browser import chromium, wait_chart, wait_healthy, wait_rendered
 from support import REPO, STORE_VARIABLES, TRIALFORGE
 from trialforge import query
 from trialforge.home import Home
 
 pytestmark = pytest.mark.e2e
 SHOTS = Path(os.environ.get("TRIALFORGE_TEST_ARTIFACTS", REPO / "test-artifacts")) / "dashboard"
-TABS = ["Learning curves", "Parallel coordinates", "Importance", "Slices", "History",
-        "Timeline"]
+TABS = {"Learning curves": "curves", "Parallel coordinates": "parcoords",
+        "Importance": "importance", "Slices": "slice", "History": "history",
+        "Timeline": "timeline"}
 
 
 def free_port() -> int:
@@ -84,9 +85,9 @@ def test_compare_page_draws_every_chart_tab(
     sweep_id = query.sweeps(tiny_sweep.db_url)["id"].iloc[0]
     page = open_page(browser, f"{served}/compare?sweep={sweep_id}", charts=1)
     assert page.locator("[data-testid=stDataFrame]").count() == 1
-    for number, tab in enumerate(TABS, start=1):
+    for number, (tab, key) in enumerate(TABS.items(), start=1):
         page.get_by_role("tab", name=tab).click()
-        wait_rendered(page, charts=1)
+        wait_chart(page, key)
         chart = page.locator("[data-testid=stPlotlyChart]")
         assert chart.count() == 1, tab  # lazy: the open tab's chart only
         # Plotly drew marks, not an empty frame: lines, bars, points or parallel axes.
