@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from support import STORE_VARIABLES, run_cli
+from support import STORE_VARIABLES, home_at, run_cli
 from trialforge.home import Home
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -41,10 +41,6 @@ def ray_address() -> Iterator[str]:
 
 
 
-def _home_at(root: Path) -> Home:
-    """The embedded stores under `root`, whatever the environment says."""
-    return Home(root, f"sqlite:///{root / 'mlflow.db'}", f"sqlite:///{root / 'trialforge.db'}")
-
 
 @pytest.fixture(scope="session")
 def tiny_sweep(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Home:
@@ -54,7 +50,7 @@ def tiny_sweep(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Ho
     done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "search.trials=4", "train.epochs=3",
                    home=root, ray_address=ray_address)
     assert done.returncode == 0, done.stderr
-    return _home_at(root)
+    return home_at(root)
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +59,6 @@ def thousand_runs(tmp_path_factory: pytest.TempPathFactory) -> Home:
     clients (`synthetic_sweep`): what the dashboard must stay fast with."""
     from synthetic_sweep import write_sweep
 
-    home = _home_at(tmp_path_factory.mktemp("thousand_runs") / "home")
+    home = home_at(tmp_path_factory.mktemp("thousand_runs") / "home")
     write_sweep(home, runs=1000)
     return home

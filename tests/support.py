@@ -14,10 +14,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from trialforge.home import Home
+
 REPO = Path(__file__).resolve().parents[1]
 TRIALFORGE = Path(sys.executable).with_name("trialforge")
 STORE_VARIABLES = ("TRIALFORGE_HOME", "MLFLOW_TRACKING_URI", "TRIALFORGE_DB", "RAY_ADDRESS",
                    "TRIALFORGE_RAY_STORAGE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+def home_at(root: Path) -> Home:
+    """The embedded stores under `root`, whatever the environment says."""
+    return Home(root, f"sqlite:///{root / 'mlflow.db'}", f"sqlite:///{root / 'trialforge.db'}")
 
 
 def run_cli(

@@ -159,3 +159,9 @@ def test_job_env_must_be_key_value(home: Path) -> None:
                    "--job-env", "MLFLOW_TRACKING_URI", home=home, env=stores)
     assert done.returncode == 2
     assert "--job-env takes KEY=VALUE" in done.stderr
+
+
+def test_dashboard_without_its_app_says_where_it_looked(home: Path, tmp_path: Path) -> None:
+    done = run_cli("dashboard", home=home, env={"TRIALFORGE_DASHBOARDS": str(tmp_path / "no")})
+    assert done.returncode == 2
+    assert f"the dashboard app is not at {tmp_path / 'no' / 'app.py'}" in done.stderr

@@ -88,3 +88,17 @@ def test_redact_hides_passwords_in_store_urls() -> None:
     assert redact("postgresql+psycopg://tf:s3cret@db:5432/tf") == "postgresql+psycopg://tf:***@db:5432/tf"
     assert redact("http://admin:pw@127.0.0.1:5000") == "http://admin:***@127.0.0.1:5000"
     assert redact("sqlite:////tmp/home/mlflow.db") == "sqlite:////tmp/home/mlflow.db"
+
+
+def test_ray_storage_can_move_off_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trialforge.home import resolve_home
+
+    monkeypatch.delenv("TRIALFORGE_RAY_STORAGE", raising=False)
+    embedded = resolve_home(tmp_path / "a")
+    assert embedded.ray_results == str(tmp_path / "a" / "ray_results")
+    monkeypatch.setenv("TRIALFORGE_RAY_STORAGE", "s3://bucket/trialforge")
+    shared = resolve_home(tmp_path / "b").create()
+    assert shared.ray_results == "s3://bucket/trialforge"
+    assert not (tmp_path / "b" / "ray_results").exists()  # nothing made for it locally

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from plotly.graph_objects import Figure
 from streamlit.testing.v1 import AppTest
 
-from support import REPO
+from support import REPO, home_at
 from trialforge import query
 from trialforge.catalog import Catalog, SweepRecord
 from trialforge.home import Home
@@ -179,14 +179,14 @@ def test_models_page_sets_an_alias_only_after_confirmation(tiny_sweep: Home, ope
 
 @pytest.mark.parametrize("page", ["sweeps", "compare", "run", "models"])
 def test_every_page_explains_an_empty_home(page: str, home: Path, open_app) -> None:
-    empty = Home(home, f"sqlite:///{home / 'mlflow.db'}", f"sqlite:///{home / 'trialforge.db'}")
+    empty = home_at(home)
     app = open_app(empty, page)
     assert "No sweeps yet" in infos(app) or "No registered models yet" in infos(app)
     assert not home.exists()  # reading created no store
 
 
 def test_a_running_sweep_without_runs_says_so(home: Path, open_app) -> None:
-    stores = Home(home, f"sqlite:///{home / 'mlflow.db'}", f"sqlite:///{home / 'trialforge.db'}")
+    stores = home_at(home)
     home.mkdir()
     experiment = MlflowClient(stores.tracking_uri).create_experiment("just-started")
     catalog = Catalog(stores.db_url)
@@ -200,7 +200,7 @@ def test_a_running_sweep_without_runs_says_so(home: Path, open_app) -> None:
 
 
 def test_a_run_with_no_metrics_says_so(home: Path, open_app) -> None:
-    stores = Home(home, f"sqlite:///{home / 'mlflow.db'}", f"sqlite:///{home / 'trialforge.db'}")
+    stores = home_at(home)
     home.mkdir()
     client = MlflowClient(stores.tracking_uri)
     lineage = {"trialforge.backbone": "models:/digits-backbone/3",
