@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page, expect
 
 from browser import chromium, wait_chart, wait_healthy, wait_rendered
 from support import REPO, STORE_VARIABLES, TRIALFORGE
@@ -116,10 +116,10 @@ def test_models_page_asks_before_moving_an_alias(
     page = open_page(browser, f"{served}/models")
     assert page.locator("[data-testid=stDataFrame]").count() == 1
     page.get_by_role("button", name="Set alias ...").click()
-    wait_rendered(page)
-    warning = page.locator("[data-testid=stAlert]").first
-    assert "Point alias champion of digits-cnn at version 1" in warning.inner_text()
+    # Playwright's expectations wait for the rerun: right after a click the page may not
+    # have started it yet.
+    warning = page.locator("[data-testid=stAlert]")
+    expect(warning).to_contain_text("Point alias champion of digits-cnn at version 1")
     shot(page, "4-models-confirm")
     page.get_by_role("button", name="Cancel").click()
-    wait_rendered(page)
-    assert page.locator("[data-testid=stAlert]").count() == 0
+    expect(warning).to_have_count(0)
