@@ -15,13 +15,14 @@ from trialforge.spec import SweepSpec, load_spec, parse_spec
 
 if TYPE_CHECKING:
     from trialforge.registry import load_model
-    from trialforge.search import SweepResult, run_sweep
+    from trialforge.search import SweepResult, resume_sweep, run_sweep
 
 __version__ = "0.1.0"
 
 # Ray, MLflow and torch load on first use, so `import trialforge` (and the CLI) stays quick.
 _LAZY = {
     "run_sweep": "trialforge.search",
+    "resume_sweep": "trialforge.search",
     "SweepResult": "trialforge.search",
     "load_model": "trialforge.registry",
 }
@@ -47,5 +48,6 @@ __all__ = [
     "load_spec",
     "parse_spec",
     "resolve_home",
+    "resume_sweep",
     "run_sweep",
 ]

@@ -8,11 +8,16 @@ Standard variables override the pieces: `MLFLOW_TRACKING_URI` (MLflow's own), `T
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from trialforge.errors import TrialforgeError
+
 DEFAULT_HOME = ".trialforge"
+STORES_LOCK = ".stores.lock"  # held while a process creates the sqlite stores
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,72 @@ class Home:
         return self.tracking_uri == _sqlite_url(self.root / "mlflow.db")
 
     def create(self) -> Home:
-        """Create the folders; called only once a spec is valid, so bad input writes nothing."""
-        for path in (self.root, self.artifacts):
-            path.mkdir(parents=True, exist_ok=True)
+        """Create the folders; called only once a spec is valid, so bad input writes nothing.
+
+        A home that cannot be a writable folder is a `TrialforgeError` naming it.
+        """
+        self.check()
+        folders = [self.root, self.artifacts]
         if self.ray_storage is None:
-            (self.root / "ray_results").mkdir(exist_ok=True)
+            folders.append(self.root / "ray_results")
+        for path in folders:
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._unusable(f": cannot create {path} ({exc.strerror})") from None
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise self._unusable(f": {path} is read-only")
+        self._create_stores()
         return self
+
+    def _create_stores(self) -> None:
+        """Create the sqlite stores not there yet, one process at a time.
+
+        MLflow's migrations, Optuna's tables and the catalog's each fail ("table ... already
+        exists") when two processes create the same fresh file at once: two sweeps started
+        together on a new home. Existing stores are left to their libraries.
+        """
+        if all(path.exists() for path in self._sqlite_files()):
+            return
+        with self.stores_lock():
+            if not _exists(sqlite_file(self.tracking_uri)):
+                from mlflow.tracking import MlflowClient
+
+                MlflowClient(self.tracking_uri).search_experiments(max_results=1)
+            if not _exists(sqlite_file(self.db_url)):
+                import optuna
+
+                from trialforge.catalog import Catalog
+
+                Catalog(self.db_url).close()
+                optuna.storages.RDBStorage(self.db_url).engine.dispose()
+
+    @contextlib.contextmanager
+    def stores_lock(self) -> Iterator[None]:
+        """Held by one process at a time (an exclusive lock on a file in the home): what
+        creates a store another process might create too runs inside it."""
+        import fcntl
+
+        with open(self.root / STORES_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
+    def _sqlite_files(self) -> list[Path]:
+        files = [sqlite_file(self.tracking_uri), sqlite_file(self.db_url)]
+        return [path for path in files if path is not None]
+
+    def check(self) -> None:
+        """Raise `TrialforgeError` if the home is, or lies under, something not a folder."""
+        for path in (self.root, *self.root.parents):
+            if path.exists():
+                if not path.is_dir():
+                    where = "" if path == self.root else f" lies under {path}, which"
+                    raise self._unusable(f"{where} is a file, not a folder")
+                return
+
+    def _unusable(self, reason: str) -> TrialforgeError:
+        return TrialforgeError(f"trialforge home {self.root}{reason}; point --home or "
+                               "TRIALFORGE_HOME at a folder you can write")
 
 
 def resolve_home(root: str | Path | None = None) -> Home:
@@ -65,6 +130,10 @@ def sqlite_file(url: str) -> Path | None:
     """
     database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     return Path(database) if database and database != ":memory:" else None
+
+
+def _exists(path: Path | None) -> bool:
+    return path is None or path.exists()
 
 
 def _sqlite_url(path: Path) -> str:

@@ -3,10 +3,12 @@ head and worker node, an `mlflow server`), through `trialforge job ...` as a use
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -147,3 +149,56 @@ def test_a_wrong_token_is_refused_with_one_clear_line(cluster: Cluster) -> None:
         "on its head node)"]
     logs = cluster.cli("job", "list", RAY_AUTH_TOKEN="not-the-token")
     assert "refused" not in logs.stdout  # listing still works from the catalog
+
+
+def test_a_sweep_survives_losing_its_worker_node(cluster: Cluster) -> None:
+    """Last in this module: the worker node stays dead."""
+    job = job_id(cluster.cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", cluster.url,
+                             "search.trials=2", "train.epochs=8", "train.max_failures=2",
+                             "search.scheduler.type=fifo"))
+    sweep_id = job.removeprefix("trialforge-")
+    client = MlflowClient(cluster.tracking_uri)
+    worker_node = next(node["node_id"] for node in _nodes(cluster) if not node["is_head_node"])
+    deadline = time.monotonic() + 180
+    while not _epochs_on(client, cluster, sweep_id, worker_node):
+        assert time.monotonic() < deadline, "no trial trained on the worker node"
+        time.sleep(0.5)
+    # The node goes as in a crash: its raylet and agents killed, its trial process with them.
+    found = subprocess.run(["pgrep", "-f", f"{cluster.folder}/ray/w"], capture_output=True,
+                           text=True, check=False)
+    for pid in found.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+
+    followed = cluster.cli("job", "logs", job, "--follow")
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    assert [n["state"] for n in _nodes(cluster) if n["node_id"] == worker_node] == ["DEAD"]
+    record = query.sweep(cluster.db_url, sweep_id)
+    assert record.state == "finished" and record.trials_completed == 2
+    for run_id in query.trials(cluster.tracking_uri, record.mlflow_experiment_id,
+                               sweep_id)["run_id"]:
+        run = client.get_run(run_id)
+        assert run.info.status == "FINISHED" and run.data.tags["trialforge.state"] == "completed"
+        steps = [m.step for m in client.get_metric_history(run_id, "val_accuracy")]
+        assert steps == list(range(1, 9)), "every epoch once, in order"
+
+
+def _nodes(cluster: Cluster) -> list[dict[str, object]]:
+    listed = subprocess.run(
+        ["ray", "list", "nodes", "--address", f"127.0.0.1:{cluster.env['RAY_PORT']}",
+         "--format", "json"],
+        env={**cluster.env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True,
+        timeout=60, check=False)
+    assert listed.returncode == 0, listed.stderr
+    nodes: list[dict[str, object]] = json.loads(listed.stdout)
+    return nodes
+
+
+def _epochs_on(client: MlflowClient, cluster: Cluster, sweep_id: str, node: object) -> bool:
+    """Whether a trial of the sweep has logged an epoch on `node`."""
+    record = query.sweep(cluster.db_url, sweep_id) if query.sweeps(
+        cluster.db_url).query("id == @sweep_id").size else None
+    if record is None or not record.mlflow_experiment_id:
+        return False
+    runs = client.search_runs([record.mlflow_experiment_id],
+                              f"tags.`trialforge.node_id` = '{node}'")
+    return any("val_accuracy" in run.data.metrics for run in runs)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 from sweep_records import assert_finished_sweep, only_sweep, stores, trial_runs
 
 from support import run_cli
+from trialforge import query
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +60,15 @@ def test_diverging_trials_are_recorded_and_the_sweep_goes_on(
         assert "NaN or infinite at epoch 1" in run.data.tags["trialforge.reason"]
         assert run.data.params["train.lr"] == "100000000.0"
     assert record.best_value > 0.8
+    # Optuna has them FAIL, so TPE leaves their region; the catalog names the failure.
+    db_url, _ = stores(home)
+    study = optuna.load_study(study_name=record.study_name, storage=db_url)
+    states = {t.user_attrs["trialforge.trial_id"]: t.state for t in study.trials}
+    for run in diverged:
+        assert states[run.data.tags["trialforge.trial_id"]] == optuna.trial.TrialState.FAIL
+    ends = query.trial_ends(db_url, record.id)
+    assert {end.failure for end in ends if end.state == "diverged"} == {"diverged"}
+    assert len([end for end in ends if end.state == "diverged"]) == len(diverged)
 
 
 USER_NETS = '''
@@ -114,7 +125,8 @@ def test_trials_that_crash_fail_the_sweep_with_their_error(
     for run in children:
         assert run.info.status == "FAILED"
         assert run.data.tags["trialforge.state"] == "failed"
-        assert "boom: this layer is broken" in run.data.tags["trialforge.reason"]
+        assert run.data.tags["trialforge.reason"].startswith(
+            "code_error: RuntimeError: boom: this layer is broken")
     _, tracking_uri = stores(home)
     assert not MlflowClient(tracking_uri).search_runs(
         [record.mlflow_experiment_id], "attributes.status = 'RUNNING'"

@@ -76,7 +76,7 @@ def test_sources_that_cannot_be_had_are_spec_errors(tmp_path: Path) -> None:
         resolve_backbone(str(tmp_path / "missing.pt"), "sqlite:///x.db")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"not a checkpoint")
-    with pytest.raises(SpecError, match="not a checkpoint torch can load safely"):
+    with pytest.raises(SpecError, match="is corrupt, truncated or not a torch checkpoint"):
         resolve_backbone(str(corrupt), "sqlite:///x.db")
     empty = tmp_path / "empty.pt"
     torch.save({"head.weight": torch.zeros(1)}, empty)

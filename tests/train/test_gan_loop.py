@@ -152,7 +152,7 @@ def test_two_epochs_report_metrics_checkpoints_and_samples(
         assert checkpoint is not None and checkpoint["epoch"] == epoch
         assert set(checkpoint) == {"model", "discriminator", "g_optimizer", "d_optimizer",
                                    "epoch", "input_shape", "num_classes", "example_shape",
-                                   "latent_dim"}
+                                   "latent_dim", "final_metrics"}
         assert checkpoint["input_shape"] == [1, 8, 8] and checkpoint["latent_dim"] == 32
         grid = images["samples"]
         assert isinstance(grid, np.ndarray)

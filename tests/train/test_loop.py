@@ -17,7 +17,7 @@ from trialforge.train.loop import train_loop
 
 METRIC_KEYS = {"epoch", "epoch_seconds", *TASK_METRICS["classification"], *COST_METRICS}
 CHECKPOINT_KEYS = {"model", "optimizer", "lr_schedule", "early_stopping", "epoch",
-                   "input_shape", "num_classes", "input_dtype", "model_args"}
+                   "input_shape", "num_classes", "input_dtype", "model_args", "final_metrics"}
 CORPUS = REPO / "jobs" / "data" / "corpus"
 
 
@@ -55,6 +55,18 @@ def test_a_restored_trial_continues_exactly_where_it_stopped() -> None:
     for (expected, _, _), (got, _, _) in zip(whole.reports[1:], resumed.reports, strict=True):
         for key in ("train_loss", "val_loss", "val_accuracy"):
             assert got[key] == pytest.approx(expected[key], rel=1e-6), key
+
+
+def test_a_trial_restored_from_its_last_epoch_reports_its_end_again() -> None:
+    # Its driver died before Tune recorded the end: nothing is trained again.
+    whole = RecordingSession()
+    train_loop(_spec(), whole)
+    last_metrics, last_checkpoint, _ = whole.reports[-1]
+    assert last_checkpoint is not None and last_checkpoint["final_metrics"] == last_metrics
+    assert all(c is not None and c["final_metrics"] is None for _, c, _ in whole.reports[:-1])
+    restored = RecordingSession(restore=last_checkpoint)
+    train_loop(_spec(), restored)
+    assert restored.reports == [(last_metrics, None, "completed")]
 
 
 def test_a_loss_that_explodes_ends_the_trial_as_diverged() -> None:

@@ -1,33 +1,51 @@
-"""TrialLog's batching and crash bookkeeping, against a recording stand-in for the run."""
+"""TrialLog's batching, crash bookkeeping and MLflow outages, against a stand-in for the run."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
 
+from trialforge.tracking import courier as courier_module
+from trialforge.tracking.outbox import Best, End, Entry, Epochs
+from trialforge.train import trial_log
 from trialforge.train.trial_log import BEST_KEY, PENDING_KEY, TrialLog
 
 
 class RecordingRun:
     """Keeps what would be written to MLflow, skipping epochs already written as TrialRun does."""
 
+    tracking_uri = "recording:"  # not a server: always reachable
+    label = "trial_test"
+    run_id: str | None = "run1"
+
     def __init__(self) -> None:
         self.epochs: list[int] = []
         self.calls = 0
         self.best: list[tuple[bytes, int]] = []
         self.images: list[dict[str, np.ndarray]] = []
+        self.ends: list[tuple[str, str | None]] = []
 
-    def log_epochs(self, epochs: list[tuple[int, dict[str, float], int]]) -> None:
-        self.calls += 1
-        self.epochs += [e for e, _, _ in epochs if not self.epochs or e > self.epochs[-1]]
+    def send(self, entry: Entry) -> None:
+        if isinstance(entry, Epochs):
+            self.calls += 1
+            self.epochs += [e for e, _, _ in entry.items if not self.epochs or e > self.epochs[-1]]
+        elif isinstance(entry, Best):
+            self.best.append((entry.path.read_bytes(), entry.epoch))
+            self.images.append(dict(entry.images))
+        elif isinstance(entry, End):
+            self.ends.append((entry.state, entry.reason))
 
-    def log_best_checkpoint(self, path: Path, epoch: int, images: Any = None) -> None:
-        self.best.append((path.read_bytes(), epoch))
-        self.images.append(dict(images or {}))
+    def forget_logged(self) -> None:
+        pass
+
+    def pending_recipe(self) -> dict[str, Any] | None:
+        return None if self.run_id else {"trial_id": "t1"}
 
 
 def _log(run: RecordingRun, interval: float = 1.0, at_end: bool = True) -> TrialLog:
@@ -81,6 +99,7 @@ def test_the_best_checkpoint_is_uploaded_at_the_end_or_at_once(tmp_path: Path) -
             assert log.record(epoch, {"epoch": epoch, "val_accuracy": epoch / 10})
             drawn = np.full((2, 2), epoch, dtype=np.uint8)
             log.keep_best(path, epoch, {"plot": lambda drawn=drawn: drawn})
+            log.flush()  # waits for what is queued: an upload "at once" has arrived
         log.close()
     assert later.best == [(b"epoch 2", 2)]
     assert now.best == [(b"epoch 1", 1), (b"epoch 2", 2)]
@@ -101,3 +120,73 @@ def test_due_follows_the_clock() -> None:
     assert not log.due()
     time.sleep(0.06)
     assert log.due()
+
+
+class AwayRun(RecordingRun):
+    """A run MLflow reaches only while `up`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = True
+
+    def send(self, entry: Entry) -> None:
+        if not self.up:
+            raise requests.ConnectionError("Connection refused")
+        self.run_id = "run1"  # created by the first write that reaches MLflow
+        super().send(entry)
+
+
+def test_training_goes_on_while_mlflow_is_away_and_checkpoints_carry_what_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(courier_module, "RETRY_S", 0.05)
+    run = AwayRun()
+    log = _log(run, interval=0.0)
+    log.record(1, {"epoch": 1, "val_accuracy": 0.5})
+    log.flush()
+    run.up = False
+    started = time.monotonic()
+    for epoch in range(2, 6):
+        log.record(epoch, {"epoch": epoch, "val_accuracy": 0.5})
+        log.flush()  # returns at once: nothing waits on MLflow
+    assert time.monotonic() - started < 1.0
+    assert [e for e, _, _ in log.checkpoint_extras()[PENDING_KEY]] == [2, 3, 4, 5]
+    run.up = True
+    log.finish("completed", None)
+    assert run.epochs == [1, 2, 3, 4, 5] and run.ends == [("completed", None)]
+    assert log.checkpoint_extras()[PENDING_KEY] == []
+
+
+def test_a_trial_that_ends_while_mlflow_is_away_waits_a_little_then_leaves_it_to_the_courier(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(courier_module, "RETRY_S", 0.05)
+    monkeypatch.setattr(trial_log, "END_WAIT_S", 0.3)
+    run = AwayRun()
+    run.up = False
+    log = _log(run, interval=3600)
+    log.record(1, {"epoch": 1, "val_accuracy": 0.5})
+    started = time.monotonic()
+    log.finish("completed", None)
+    assert 0.3 <= time.monotonic() - started < 2.0
+    assert "not yet in MLflow" in caplog.text and "last checkpoint" in caplog.text
+    run.up = True  # still delivered while the process lives
+    assert log.courier is not None and log.courier.wait(5, while_away=True)
+    assert run.epochs == [1] and run.ends == [("completed", None)]
+
+
+def test_a_trial_mlflow_never_saw_waits_for_it_to_come_back(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(courier_module, "RETRY_S", 0.05)
+    monkeypatch.setattr(trial_log, "END_WAIT_S", 0.1)
+    run = AwayRun()
+    run.up, run.run_id = False, None  # MLflow was away when the trial started
+    log = _log(run, interval=3600)
+    log.record(1, {"epoch": 1, "val_accuracy": 0.5})
+    assert log.checkpoint_extras()[trial_log.RUN_KEY] == {"trial_id": "t1"}
+    threading.Timer(0.5, lambda: setattr(run, "up", True)).start()
+    log.finish("completed", None)  # only this process can create the run: it waits
+    assert "has never seen it" in caplog.text
+    assert run.epochs == [1] and run.ends == [("completed", None)]
+    assert trial_log.RUN_KEY not in log.checkpoint_extras()

@@ -1,9 +1,10 @@
-"""The platform's catalog (SQLAlchemy): sweeps, their state, and the ids across stores."""
+"""The platform's catalog (SQLAlchemy): sweeps, their trials, their state, and the ids
+across stores."""
 
 from trialforge.catalog.store import Catalog, catalog_exists, new_sweep_id, utcnow
-from trialforge.catalog.tables import JobRecord, SweepRecord, SweepState
+from trialforge.catalog.tables import JobRecord, SweepRecord, SweepState, TrialRecord
 
 __all__ = [
-    "Catalog", "JobRecord", "SweepRecord", "SweepState", "catalog_exists", "new_sweep_id",
-    "utcnow",
+    "Catalog", "JobRecord", "SweepRecord", "SweepState", "TrialRecord", "catalog_exists",
+    "new_sweep_id", "utcnow",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from trialforge.catalog.tables import Base, JobRecord, SweepRecord, SweepState
+from trialforge.catalog.tables import Base, JobRecord, SweepRecord, SweepState, TrialRecord
 from trialforge.errors import NotFoundError
 from trialforge.home import redact, sqlite_file
 
@@ -45,7 +45,10 @@ def make_engine(url: str) -> Engine:
 
 #: Columns added after the first release: (table, column, SQL type). `create_all` makes
 #: new tables whole; a catalog made by an older trialforge gains them here.
-ADDED_COLUMNS = [("trialforge_sweeps", "pareto_front", "TEXT")]
+ADDED_COLUMNS = [
+    ("trialforge_sweeps", "pareto_front", "TEXT"),
+    ("trialforge_sweeps", "driver", "VARCHAR(300)"),
+]
 
 
 def migrate(engine: Engine) -> None:
@@ -91,6 +94,17 @@ class Catalog:
 
     def list_sweeps(self, limit: int | None = None) -> Sequence[SweepRecord]:
         query = select(SweepRecord).order_by(SweepRecord.created_at.desc()).limit(limit)
+        with self._sessions() as session:
+            return session.scalars(query).all()
+
+    def record_trial(self, record: TrialRecord) -> None:
+        """Record how a trial ended (again, if Ray retried or a resume finished it)."""
+        with self._sessions.begin() as session:
+            session.merge(record)
+
+    def list_trials(self, sweep_id: str) -> Sequence[TrialRecord]:
+        query = (select(TrialRecord).where(TrialRecord.sweep_id == sweep_id)
+                 .order_by(TrialRecord.ended_at))
         with self._sessions() as session:
             return session.scalars(query).all()
 

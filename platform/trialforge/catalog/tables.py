@@ -52,6 +52,8 @@ class SweepRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # A multi-objective sweep's Pareto front: JSON [{"params": ..., "values": ...}, ...].
     pareto_front: Mapped[str | None] = mapped_column(Text)
+    # `host:pid:start` of the process driving it: `sweep resume` refuses a live one.
+    driver: Mapped[str | None] = mapped_column(String(300))
 
 
 class JobRecord(Base):
@@ -72,3 +74,19 @@ class JobRecord(Base):
     message: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TrialRecord(Base):
+    """How one trial of a sweep ended: its state, and the kind of failure and why."""
+
+    __tablename__ = "trialforge_trials"
+
+    sweep_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trial_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # Tune's, MLflow's tag
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # completed, stopped_early, diverged, failed
+    failure: Mapped[str | None] = mapped_column(String(16), index=True)  # train.failures kinds
+    reason: Mapped[str | None] = mapped_column(Text)
+    epochs: Mapped[int] = mapped_column(Integer, default=0)
+    value: Mapped[float | None] = mapped_column(Float)
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from trialforge.errors import TrialforgeError
 
@@ -46,16 +47,20 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except TrialforgeError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            # Escaped: a message quotes user input (`[low, high]`, a path), never markup.
+            err.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def home_of(path: Path | None) -> Home:
+    """The home of `--home`/`TRIALFORGE_HOME`; one under a file is an error before any use."""
     from trialforge.home import resolve_home
 
-    return resolve_home(path)
+    home = resolve_home(path)
+    home.check()
+    return home
 
 
 def short(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -11,7 +12,8 @@ import typer
 from rich.table import Table
 
 from trialforge.cli.common import HomeOption, err, home_of, out, user_errors
-from trialforge.errors import TrialforgeError
+from trialforge.errors import NotFoundError, TrialforgeError
+from trialforge.home import redact
 
 if TYPE_CHECKING:
     from trialforge.catalog import Catalog, JobRecord
@@ -113,7 +115,7 @@ def job_logs(
     home: HomeOption = None,
 ) -> None:
     """The job's output (the sweep's progress); with --follow, exit 0 only if it succeeded."""
-    catalog = _catalog(home_of(home).db_url)
+    catalog = _existing_catalog(home_of(home).db_url, job_id)
     try:
         job = catalog.get_job(job_id)
         client = _client(job.cluster)
@@ -137,7 +139,7 @@ def job_stop(
     home: HomeOption = None,
 ) -> None:
     """Stop a running job (Ray sends SIGTERM, then SIGKILL) and record it as stopped."""
-    catalog = _catalog(home_of(home).db_url)
+    catalog = _existing_catalog(home_of(home).db_url, job_id)
     try:
         job = catalog.get_job(job_id)
         _client(job.cluster).stop(job.id)
@@ -163,10 +165,25 @@ def _shared_stores() -> dict[str, str]:
 
 
 def _pairs(words: list[str]) -> dict[str, str]:
-    pairs = dict(word.split("=", 1) for word in words if "=" in word)
-    if len(pairs) != len(words):
-        raise TrialforgeError("--job-env takes KEY=VALUE, e.g. MLFLOW_TRACKING_URI=http://mlflow:5000")
+    pairs: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise TrialforgeError(f"--job-env takes KEY=VALUE, KEY a variable name (got {word!r}), "
+                                  "e.g. MLFLOW_TRACKING_URI=http://mlflow:5000")
+        pairs[key] = value
     return pairs
+
+
+def _existing_catalog(db_url: str, job_id: str) -> Catalog:
+    """The catalog a job was recorded in; none yet (a sqlite file not there) is an unknown
+    job, not a new empty file."""
+    from trialforge.catalog import catalog_exists
+
+    if not catalog_exists(db_url):
+        raise NotFoundError(f"no job {job_id!r}: no job was submitted with catalog "
+                            f"{redact(db_url)}; `trialforge job list` shows them")
+    return _catalog(db_url)
 
 
 def _catalog(db_url: str) -> Catalog:

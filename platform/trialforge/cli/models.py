@@ -13,6 +13,8 @@ from rich.table import Table
 from trialforge.cli.common import HomeOption, err, home_of, out, quiet_libraries, short, user_errors
 from trialforge.errors import TrialforgeError
 
+NO_MODELS = "no registered models yet: a finished sweep registers its best model"
+
 model_app = typer.Typer(help="Models in the MLflow Model Registry.", no_args_is_help=True)
 
 
@@ -20,12 +22,19 @@ model_app = typer.Typer(help="Models in the MLflow Model Registry.", no_args_is_
 @user_errors
 def model_list(home: HomeOption = None) -> None:
     """Registered models: versions, aliases and the sweep behind each."""
+    from trialforge.home import sqlite_file
+
+    tracking_uri = home_of(home).tracking_uri
+    store = sqlite_file(tracking_uri)
+    if store is not None and not store.exists():  # reading would create an empty store
+        out.print(NO_MODELS)
+        return
     quiet_libraries()
     from trialforge import query
 
-    frame = query.models(home_of(home).tracking_uri)
+    frame = query.models(tracking_uri)
     if frame.empty:
-        out.print("no registered models yet: a finished sweep registers its best model")
+        out.print(NO_MODELS)
         return
     table = Table("name", "version", "aliases", "sweep", "metric", "value", "created")
     for row in frame.itertuples():

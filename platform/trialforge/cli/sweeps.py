@@ -76,6 +76,33 @@ def sweep_run(
     _print_result(result, where)
 
 
+@sweep_app.command("resume")
+@user_errors
+def sweep_resume(
+    sweep_id: Annotated[str, typer.Argument(help="Sweep id (or a unique prefix).")],
+    home: HomeOption = None,
+) -> None:
+    """Finish a sweep whose driver died: trials go on from their checkpoints, in the same
+    MLflow runs and Optuna study, with the scheduler's decisions kept."""
+    quiet_libraries()
+    from trialforge.search import NothingToResumeError, resume_sweep
+
+    where = home_of(home)
+    err.print(f"resuming sweep [bold]{sweep_id}[/bold]")
+    view = ProgressView(err)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with view:
+            result = resume_sweep(sweep_id, where, on_progress=view.update)
+    except NothingToResumeError as exc:
+        out.print(str(exc))
+        return
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: the sweep is marked interrupted in the catalog")
+        raise typer.Exit(130) from None
+    _print_result(result, where)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -183,6 +210,12 @@ def sweep_show(
             out.print(f"[bold]{label}[/bold]: {value}")
     if record.pareto_front:
         _print_pareto_front(json.loads(record.pareto_front))
+    failed = [end for end in query.trial_ends(where.db_url, record.id) if end.failure]
+    if failed:
+        table = Table("trial", "failure", "epochs", "reason", title="Failed trials")
+        for end in failed:
+            table.add_row(end.trial_id, end.failure, str(end.epochs), end.reason or "")
+        out.print(table)
     if not record.mlflow_experiment_id:
         return
     quiet_libraries()

@@ -9,6 +9,7 @@ and relative data paths resolve there as they do locally.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -74,6 +75,12 @@ class JobClient:
     def __init__(self, cluster: str) -> None:
         from ray.job_submission import JobSubmissionClient
 
+        if not re.fullmatch(r"https?://[^/\s]+/?", cluster):
+            # Without a scheme Ray takes it for a GCS address and waits on it for a minute.
+            raise TrialforgeError(
+                f"--cluster {cluster!r} is not the cluster's dashboard URL: write "
+                "http://HEAD:8265 (the Jobs API, not Ray's GCS port)"
+            )
         self.cluster = cluster
         token, self._token_source = auth_token()
         headers = {"Authorization": f"Bearer {token}"} if token else None

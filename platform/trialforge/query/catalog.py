@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trialforge.catalog import Catalog, SweepRecord, catalog_exists
+from trialforge.catalog import Catalog, SweepRecord, TrialRecord, catalog_exists
 from trialforge.errors import NotFoundError
 
 SWEEP_COLUMNS = [
@@ -38,6 +38,17 @@ def sweep(db_url: str, sweep_id: str) -> SweepRecord:
     catalog = Catalog(db_url)
     try:
         return catalog.get_sweep(sweep_id)
+    finally:
+        catalog.close()
+
+
+def trial_ends(db_url: str, sweep_id: str) -> list[TrialRecord]:
+    """How each trial of a sweep ended (state, kind of failure, why), in the order they did."""
+    if not catalog_exists(db_url):
+        return []
+    catalog = Catalog(db_url)
+    try:
+        return list(catalog.list_trials(sweep_id))
     finally:
         catalog.close()
 

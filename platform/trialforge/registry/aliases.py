@@ -8,6 +8,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from trialforge.errors import NotFoundError, TrialforgeError
+from trialforge.home import sqlite_file
 
 # MLflow's own rule: `latest` and `vN` would shadow version references.
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
@@ -22,6 +23,12 @@ def set_alias(tracking_uri: str, name: str, version: int | str, alias: str) -> s
         raise TrialforgeError(
             f"alias {alias!r} is not allowed: use letters, digits, '_' or '-', starting with "
             "a letter, and not 'latest' or 'v<number>' (e.g. champion, challenger)"
+        )
+    store = sqlite_file(tracking_uri)
+    if store is not None and not store.exists():  # opening it would create an empty store
+        raise NotFoundError(
+            f"no registered model {name!r}: there is no MLflow store at {store} yet "
+            "(a finished sweep registers its best model; check --home or TRIALFORGE_HOME)"
         )
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     try:

@@ -7,6 +7,9 @@ it started from (its lineage).
 
 from __future__ import annotations
 
+import pickle
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,11 +141,26 @@ def _load_weights(path: Path, field_name: str) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
-        raise SpecError(f"{field_name}: {path} is not a checkpoint torch can load safely "
-                        f"(weights_only=True): {str(exc).splitlines()[0]}") from None
+        raise SpecError(f"{field_name}: {path} {_unloadable(path, exc)}") from None
     if not isinstance(state, dict):
         raise SpecError(f"{field_name}: {path} holds a {type(state).__name__}, not a state dict")
     return state
+
+
+def _unloadable(path: Path, exc: Exception) -> str:
+    """Why torch could not load `path`, and what to give instead (torch's own message
+    suggests `weights_only=False`, which would run any code the file holds)."""
+    save = "save the weights with torch.save(model.state_dict(), path)"
+    if not zipfile.is_zipfile(path):
+        return f"is corrupt, truncated or not a torch checkpoint (not a torch.save zip); {save}"
+    unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    if unsafe:
+        return (f"holds {unsafe[1]} objects, which a safe load (weights_only=True) refuses: "
+                f"loading them could run code; {save}")
+    # torch's first line is its weights_only advice; the cause is the unpickler's own error.
+    cause = (exc.__context__ if isinstance(exc, pickle.UnpicklingError) else None) or exc
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"is corrupt or truncated ({first}); {save}"
 
 
 def _features_part(state: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -36,9 +36,14 @@ class Prepared:
 
     def fill(
         self, spec: SweepSpec, home: Home, sweep_id: str, catalog: Catalog, track: bool,
-        phases: Phases,
+        phases: Phases, resumed: TrackingTarget | None = None,
     ) -> None:
-        if track:
+        """Open the sweep's parent run (or reopen a `resumed` sweep's), then the inputs."""
+        if resumed is not None:
+            with phases("stores"):
+                self.tracker = SweepTracker(home.tracking_uri)
+                self.target = self.tracker.reopen(resumed)
+        elif track:
             with phases("stores"):
                 self.tracker = SweepTracker(home.tracking_uri)
                 self.target = self.tracker.start(

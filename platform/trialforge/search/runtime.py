@@ -22,6 +22,8 @@ def connect_ray(spec: SweepSpec) -> bool:
     # Tune's CSV, JSON and TensorBoard files per result duplicate MLflow and cost the driver
     # time on every epoch of every trial.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # ... so Tune's analysis of the results warns, for every trial, that it found no files.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
     needs_workers = spec.train.workers > 1 or spec.train.use_gpu

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from ray.tune import Callback
 from ray.tune.schedulers import (
     ASHAScheduler,
     FIFOScheduler,
@@ -39,3 +41,35 @@ def build_scheduler(config: SchedulerConfig, max_epochs: int) -> TrialScheduler:
     if config.type == "median":
         return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=grace, min_samples_required=3)
     return FIFOScheduler()
+
+
+class SchedulerMemory(Callback):
+    """Keeps ASHA's rungs in Tune's experiment checkpoint, so a resumed sweep keeps them.
+
+    `Tuner.restore` restores the searcher and the callbacks but builds the scheduler anew:
+    without its rungs, every weak trial after a resume would run to the end. This callback's
+    state is the rungs' recorded results; restoring it fills the new scheduler's. Recording
+    is idempotent (a trial is recorded once per rung), so epochs that a resumed trial trains
+    again change nothing. ASHA keeps no public accessor for its rungs, hence the private
+    reads; the other schedulers start over on resume.
+    """
+
+    def __init__(self, scheduler: TrialScheduler) -> None:
+        self.scheduler = scheduler
+
+    def get_state(self) -> dict[str, Any] | None:
+        if not isinstance(self.scheduler, ASHAScheduler):
+            return None
+        return {
+            "rungs": [[dict(recorded) for _, recorded in bracket._rungs]
+                      for bracket in self.scheduler._brackets],
+            "num_stopped": self.scheduler._num_stopped,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if not isinstance(self.scheduler, ASHAScheduler):
+            return
+        for bracket, rungs in zip(self.scheduler._brackets, state["rungs"], strict=True):
+            for (_, recorded), saved in zip(bracket._rungs, rungs, strict=True):
+                recorded.update(saved)
+        self.scheduler._num_stopped = state["num_stopped"]

@@ -29,6 +29,17 @@ class OptunaSearcher(OptunaSearch):
             self._ot_trials[trial_id].set_user_attr(TAG_TRIAL, trial_id)
         return config
 
+    def restore(self, checkpoint_path: str) -> None:
+        """Restore the searcher's state after its driver died, and fail the study's trials
+        that Tune will not resume: those suggested after Tune last saved its state."""
+        super().restore(checkpoint_path)
+        study = self._ot_study
+        assert study is not None  # set by the constructor, and restored with the rest
+        known = {trial.number for trial in self._ot_trials.values()}
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.number not in known:
+                study.tell(trial.number, state=TrialState.FAIL)
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         # Per-epoch values stay out of the study: learning curves live in MLflow, TPE does not
         # read them, and ASHA (not Optuna's pruner) stops trials. One SQL write less an epoch.

@@ -8,6 +8,8 @@ no catalog row stays `running` and no MLflow run stays RUNNING after `run_sweep`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
 import time
@@ -15,33 +17,29 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-import optuna
 from ray import tune
 
-from trialforge.catalog import Catalog, SweepRecord, SweepState, new_sweep_id, utcnow
+from trialforge.catalog import (
+    Catalog,
+    SweepRecord,
+    SweepState,
+    TrialRecord,
+    new_sweep_id,
+    utcnow,
+)
 from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.inputs import Prepared, reads_user_inputs
-from trialforge.search.monitor import BestTrial, Progress, TrialMonitor
-from trialforge.search.reconcile import finish_trial_records
-from trialforge.search.runtime import cluster_cpus, connect_ray
-from trialforge.search.schedulers import build_scheduler
-from trialforge.search.searcher import OptunaSearcher, fail_running_trials, pareto_front
-from trialforge.search.space import searcher_space, spec_point
+from trialforge.search.liveness import this_process
+from trialforge.search.monitor import BestTrial, Progress, TrialEnd, TrialMonitor
+from trialforge.search.reconcile import finish_trial_records, upload_missing_best_checkpoints
+from trialforge.search.runtime import connect_ray
+from trialforge.search.searcher import fail_running_trials, pareto_front
+from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
-from trialforge.tracking import SweepTracker, TrackingTarget
-from trialforge.train.trial import (
-    TrialContext,
-    run_trial,
-    runs_in_process,
-    trial_resources,
-)
-
-if TYPE_CHECKING:
-    pass
+from trialforge.tracking import SweepTracker, TrackingTarget, TrackingUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +58,6 @@ class SweepResult:
     parent_run_id: str | None
     seconds: float
     phases: dict[str, float]
-
-
-def study_name(sweep_id: str) -> str:
-    return f"trialforge-{sweep_id}"
 
 
 def run_sweep(
@@ -97,9 +91,43 @@ def run_sweep(
                 state=SweepState.RUNNING.value, created_at=utcnow(),
                 study_name=study_name(sweep_id), ray_storage_path=f"{home.ray_results}/{sweep_id}",
                 metric=spec.search.objective, mode=spec.search.direction,
-                trials_total=spec.search.trials,
+                trials_total=spec.search.trials, driver=this_process(),
             )
         )
+    return drive_sweep(
+        SweepRun(spec, home, catalog, sweep_id, f"{home.ray_results}/{sweep_id}", phases,
+                 prepared, track),
+        on_progress,
+    )
+
+
+@dataclass
+class SweepRun:
+    """One run of a sweep's driver: a new sweep, or a resumed one (`resumed_from` its
+    parent MLflow run, None when it had none)."""
+
+    spec: SweepSpec
+    home: Home
+    catalog: Catalog
+    sweep_id: str
+    experiment_path: str  # Tune's experiment folder
+    phases: Phases
+    prepared: Prepared
+    track: bool
+    resumed: bool = False
+    target: TrackingTarget | None = None  # a resumed sweep's parent run
+
+
+def drive_sweep(
+    run: SweepRun, on_progress: Callable[[Progress], None] | None = None
+) -> SweepResult:
+    """Start Ray, run the trials, register the best model and record the outcome.
+
+    Whatever happens, the catalog row and every MLflow run end in a final state, and no
+    Optuna trial is left RUNNING; the catalog is closed.
+    """
+    spec, home, catalog, sweep_id, phases, prepared = (
+        run.spec, run.home, run.catalog, run.sweep_id, run.phases, run.prepared)
     progress = Progress(
         total=spec.search.trials, metric=spec.search.objective, mode=spec.search.direction,
         max_epochs=spec.train.epochs,
@@ -112,7 +140,8 @@ def run_sweep(
         # MLflow's store and the data are made ready while Ray starts (which mostly waits on
         # its processes): start-up takes the longer of the two, not their sum.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-setup") as pool:
-            setup = pool.submit(prepared.fill, spec, home, sweep_id, catalog, track, phases)
+            setup = pool.submit(prepared.fill, spec, home, sweep_id, catalog, run.track, phases,
+                                run.target)
             try:
                 with phases("ray"):
                     owns_ray = connect_ray(spec)
@@ -121,15 +150,26 @@ def run_sweep(
                 tracker, target = prepared.tracker, prepared.target
             setup.result()  # the set-up's own error, if Ray started
         with phases("search"):
-            monitor = TrialMonitor(progress, tracker, target, on_progress)
-            results = _tuner(spec, sweep_id, home, monitor, prepared.context(spec, target, home)
-                             ).fit()
+            monitor = TrialMonitor(progress, tracker, target, on_progress,
+                                   on_trial_end=functools.partial(_record_trial, catalog,
+                                                                  sweep_id),
+                                   fail_fast=spec.search.fail_fast)
+            results = build_tuner(spec, home, sweep_id, run.experiment_path, monitor,
+                                  prepared.context(spec, target, home), resumed=run.resumed,
+                                  ).fit()
             _close_open_trials(results, tracker, target, spec, home, sweep_id,
                                monitor.outcomes, "the sweep ended with it running")
+        if monitor.stop_error is not None:
+            raise SweepFailedError(
+                f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
+                f"error: {monitor.stop_error}")
         best = progress.best
         if best is None:
-            raise SweepFailedError(_no_result_message(results, progress))
-        front = (pareto_front(_optuna_storage(home), study_name(sweep_id), spec.search.objectives)
+            raise SweepFailedError(_no_result_message(progress, monitor.outcomes))
+        if best.run_id is None and tracker is not None and target is not None:
+            # Its best epoch was reported while MLflow was away, before its run existed.
+            best = dataclasses.replace(best, run_id=tracker.trial_run_id(target, best.trial_id))
+        front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
                  if spec.search.multi_objective and spec.search.space else None)
         model = None
         if tracker is not None and target is not None and spec.register.enabled and best.run_id:
@@ -168,10 +208,15 @@ def run_sweep(
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
         outcomes = monitor.outcomes if monitor is not None else {}
-        _close_open_trials(None, tracker, target, spec, home, sweep_id, outcomes,
-                           f"sweep {state.value}: {error}")
-        if tracker is not None and target is not None:
-            tracker.finish(target, state.value, {}, {}, error=error)
+        try:
+            _close_open_trials(None, tracker, target, spec, home, sweep_id, outcomes,
+                               f"sweep {state.value}: {error}")
+            if tracker is not None and target is not None:
+                tracker.finish(target, state.value, {}, {}, error=error)
+        except TrackingUnavailableError as lost:
+            # MLflow stayed away: its runs stay RUNNING (`sweep resume` closes them), and the
+            # catalog still records how the sweep ended.
+            logger.error("%s", lost)
         catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
         raise
     finally:
@@ -201,65 +246,6 @@ class Phases(dict[str, float]):
         return time.monotonic() - self._started
 
 
-def _tuner(
-    spec: SweepSpec,
-    sweep_id: str,
-    home: Home,
-    monitor: TrialMonitor,
-    context: TrialContext,
-) -> tune.Tuner:
-    search = spec.search
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), trial_resources(spec)
-    )
-    concurrency = search.concurrency
-    if not runs_in_process(spec):
-        # Each trial starts its own worker group; more at once than the CPUs hold would wait
-        # on each other until Train's start-up times out.
-        concurrency = max(1, min(concurrency, cluster_cpus() // spec.train.workers))
-    # Without a space every trial trains the spec as written: nothing for Optuna to sample.
-    searcher = None
-    if search.space:
-        first = spec_point(spec) if search.try_spec_first else None
-        searcher = OptunaSearcher(
-            space=searcher_space(search.space),
-            # Several objectives: Optuna keeps the Pareto front; the scheduler ranks by the first.
-            metric=search.objectives if search.multi_objective else search.objective,
-            mode=list(search.directions) if search.multi_objective else search.direction,
-            points_to_evaluate=[first] if first else None,
-            sampler=_sampler(spec),
-            study_name=study_name(sweep_id),
-            storage=_optuna_storage(home),
-        )
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric=search.objective,
-            mode=search.direction,
-            search_alg=searcher,
-            scheduler=build_scheduler(search.scheduler, spec.train.epochs),
-            num_samples=search.trials,
-            max_concurrent_trials=concurrency,
-            reuse_actors=True,
-            trial_name_creator=_trial_name,
-            trial_dirname_creator=_trial_name,
-        ),
-        run_config=tune.RunConfig(
-            name=sweep_id,
-            storage_path=home.ray_results,
-            callbacks=[monitor],
-            verbose=0,
-            # The best-scored checkpoints are kept (and the latest, always): each trial's best
-            # weights stay in Ray's storage even if its process ends before it uploads them.
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=search.objective,
-                checkpoint_score_order=search.direction,
-            ),
-            failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
-        ),
-    )
-
-
 def _close_open_trials(
     results: tune.ResultGrid | None,
     tracker: SweepTracker | None,
@@ -274,38 +260,28 @@ def _close_open_trials(
     if tracker is not None and target is not None:
         finish_trial_records(results, tracker, target, outcomes, spec.search.objective,
                              spec.search.direction, reason)
+        if results is not None:
+            upload_missing_best_checkpoints(results, tracker, target, spec.search.objective,
+                                            spec.search.direction)
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
-        fail_running_trials(_optuna_storage(home), study_name(sweep_id))
+        fail_running_trials(optuna_storage(home), study_name(sweep_id))
 
 
-def _trial_name(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"
-
-
-def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    if spec.search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    # Few random start-up trials on small budgets, so TPE gets to model most of them;
-    # the constant liar keeps concurrent trials from sampling the same point.
-    startup = max(2, min(10, spec.search.trials // 3))
-    return optuna.samplers.TPESampler(
-        seed=spec.seed, n_startup_trials=startup, multivariate=True, constant_liar=True
-    )
-
-
-def _optuna_storage(home: Home) -> optuna.storages.RDBStorage:
-    engine_kwargs = {"connect_args": {"timeout": 30}} if home.db_url.startswith("sqlite") else {}
-    return optuna.storages.RDBStorage(home.db_url, engine_kwargs=engine_kwargs)
-
-
-def _no_result_message(results: tune.ResultGrid, progress: Progress) -> str:
-    errors = [str(error).strip().splitlines()[-1] for error in results.errors if str(error)]
+def _no_result_message(progress: Progress, outcomes: dict[str, tuple[str, str | None]]) -> str:
+    errors = [reason for state, reason in outcomes.values() if state == "failed" and reason]
     first = f"; first error: {errors[0]}" if errors else ""
     return (
         f"no trial reported a finite {progress.metric} "
         f"({progress.failed} failed, {progress.diverged} diverged){first}"
     )
+
+
+def _record_trial(catalog: Catalog, sweep_id: str, end: TrialEnd) -> None:
+    catalog.record_trial(TrialRecord(
+        sweep_id=sweep_id, trial_id=end.trial_id, run_id=end.run_id, state=end.state,
+        failure=end.failure, reason=end.reason, epochs=end.epochs, value=end.value,
+        ended_at=utcnow()))
 
 
 def _counts(progress: Progress) -> dict[str, int]:

@@ -51,7 +51,9 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0)
     workers: int = Field(1, ge=1, description="> 1: data-parallel (DDP) with a TorchTrainer")
     use_gpu: bool = False
-    max_failures: int = Field(1, ge=0, description="restarts of a trial whose worker died")
+    max_failures: int = Field(
+        1, ge=0, description="restarts of a trial whose worker died (from its last checkpoint)"
+    )
     l1: float = Field(0.0, ge=0.0, description="L1 penalty on the weights, added to the loss")
     grad_clip: float = Field(0.0, ge=0.0, description="max gradient norm; 0 = no clipping")
     lr_schedule: Literal["none", "cosine", "step"] = "none"
@@ -81,6 +83,10 @@ class SearchConfig(Section):
         True, description="the first trial trains the knobs as the spec writes them"
     )
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    fail_fast: int = Field(
+        3, ge=0, description="stop the sweep when its first N trials all fail with the same "
+        "code error (0: never)",
+    )
     space: dict[str, ParamSpace] = Field(default_factory=dict)
 
     @field_validator("metric")

@@ -1,9 +1,13 @@
 """MLflow runs of a sweep: one parent run per sweep, one nested child run per trial.
 
 Writers are split so no fact has two: the trial (in-process trainable or rank 0) writes its
-run's params, per-epoch metrics (one batched call per epoch) and best checkpoint; the driver
-creates the parent run and sets how each trial ended, which it alone knows (a trial stopped
-by the scheduler or killed with its worker cannot say so itself).
+run's params, per-epoch metrics (one batched call per epoch) and best checkpoint
+(`trial_run`); the driver creates the parent run and sets how each trial ended, which it
+alone knows (a trial stopped by the scheduler or killed with its worker cannot say so).
+
+MLflow may go away for a while (`outage`): a trial queues its writes and trains on (see
+`courier`), the driver waits for it to come back (`Patience`), and every write can be
+repeated without being recorded twice.
 """
 
 from __future__ import annotations
@@ -13,15 +17,21 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-if TYPE_CHECKING:
-    import numpy as np
+from trialforge.tracking.courier import Courier
+from trialforge.tracking.outage import (
+    PATIENCE_VARIABLE,
+    TrackingUnavailableError,
+    patience,
+    reachable,
+)
+from trialforge.tracking.outbox import Call, Entry
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +46,7 @@ BEST_CHECKPOINT_DIR = "best_checkpoint"
 PARETO_FRONT_FILE = "pareto_front.json"
 # A metric every epoch of every task logs: its last step is the last epoch logged.
 EPOCH_MARKER = "epoch_seconds"
+METRICS_PER_CALL = 1000  # what MLflow's log_batch takes
 
 # How each trial state ends its MLflow run.
 _RUN_STATUS = {
@@ -59,94 +70,6 @@ class TrackingTarget:
     sweep_id: str
 
 
-class TrialRun:
-    """The child run of one trial, seen from the trial's single writer.
-
-    Epochs a resumed trial trains again (up to `logged_epochs`) are not logged twice: the
-    loop is seeded per epoch, so their values would be the same.
-    """
-
-    def __init__(self, client: MlflowClient, run_id: str, logged_epochs: int = 0) -> None:
-        self.client = client
-        self.run_id = run_id
-        self.logged_epochs = logged_epochs
-
-    @classmethod
-    def open(
-        cls,
-        target: TrackingTarget,
-        trial_id: str,
-        trial_name: str,
-        params: Mapping[str, Any],
-        tags: Mapping[str, str] | None = None,
-    ) -> TrialRun:
-        """Reuse the run of `trial_id` if Ray restarted the trial, else create it (with
-        `params`, and `tags` such as the backbone's lineage)."""
-        client = MlflowClient(target.tracking_uri)
-        existing = client.search_runs(
-            [target.experiment_id],
-            filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
-            f"and tags.`{TAG_TRIAL}` = '{trial_id}'",
-            max_results=1,
-        )
-        if existing:
-            run_id = existing[0].info.run_id
-            client.update_run(run_id, status="RUNNING")
-            history = client.get_metric_history(run_id, EPOCH_MARKER)
-            return cls(client, run_id, max((m.step for m in history), default=0))
-        run = client.create_run(
-            target.experiment_id,
-            run_name=trial_name,
-            tags={
-                MLFLOW_PARENT_RUN_ID: target.parent_run_id,
-                TAG_SWEEP: target.sweep_id,
-                TAG_TRIAL: trial_id,
-                TAG_KIND: "trial",
-                TAG_STATE: "running",
-                **(tags or {}),
-            },
-        )
-        params_list = [Param(key, _param_value(value)) for key, value in params.items()]
-        for start in range(0, len(params_list), 100):  # MLflow takes 100 params per batch
-            client.log_batch(run.info.run_id, params=params_list[start : start + 100])
-        return cls(client, run.info.run_id)
-
-    @classmethod
-    def attach(cls, tracking_uri: str, run_id: str) -> TrialRun:
-        """The run a trial's driver opened, for the worker of rank 0 that logs to it."""
-        client = MlflowClient(tracking_uri)
-        history = client.get_metric_history(run_id, EPOCH_MARKER)
-        return cls(client, run_id, max((m.step for m in history), default=0))
-
-    def log_epochs(self, epochs: Iterable[tuple[int, Mapping[str, float], int]]) -> None:
-        """(epoch, metrics, timestamp in ms) of several epochs in one call; epochs logged
-        already are skipped."""
-        batch = [
-            Metric(key, float(value), timestamp, epoch)
-            for epoch, metrics, timestamp in epochs
-            if epoch > self.logged_epochs
-            for key, value in metrics.items()
-        ]
-        for start in range(0, len(batch), 1000):  # MLflow takes 1,000 metrics per call
-            self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
-        if batch:
-            self.logged_epochs = max(metric.step for metric in batch)
-
-    def log_best_checkpoint(
-        self, path: Path, epoch: int, images: Mapping[str, np.ndarray] | None = None
-    ) -> None:
-        """Replace the run's best checkpoint with the one at `path`, and its epoch's images
-        (`NAME.png` at the artifact root: a confusion matrix, GAN samples)."""
-        self.client.log_artifact(self.run_id, str(path), BEST_CHECKPOINT_DIR)
-        for name, image in (images or {}).items():
-            self.client.log_image(self.run_id, image, artifact_file=f"{name}.png")
-        self.client.set_tag(self.run_id, TAG_BEST_EPOCH, str(epoch))
-
-    def end(self, state: str, reason: str | None = None) -> None:
-        """Record how the trial ended (the driver does it for trials that cannot)."""
-        end_run(self.client, self.run_id, state, reason)
-
-
 class SweepTracker:
     """The driver's side of tracking: experiment, parent run, and how trials ended."""
 
@@ -155,6 +78,10 @@ class SweepTracker:
         # Creating the store here, before any trial runs, matters: several processes creating
         # a fresh sqlite database at once fail ("duplicate column name").
         self.client = MlflowClient(tracking_uri)
+        self.patience = patience(tracking_uri)
+        # Trials' ends are written from Tune's loop, which every trial waits on: they must not
+        # wait on MLflow, so a courier sends them, in order, on its own thread.
+        self._courier = Courier(tracking_uri, _send_call, "sweep driver")
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the experiment state; a client holds locks.
@@ -166,26 +93,74 @@ class SweepTracker:
     def start(
         self, experiment: str, sweep_id: str, spec_yaml: str, artifact_root: Path | None
     ) -> TrackingTarget:
-        """Create (or reuse) the experiment and open the sweep's parent run."""
+        """Create (or reuse) the experiment and open the sweep's parent run (waiting out an
+        outage: each step finds what a request whose answer was lost created)."""
+        experiment_id = self.patience.call(
+            f"experiment {experiment!r}", lambda: self._experiment(experiment, artifact_root))
+        run_id = self.patience.call(
+            f"the run of sweep {sweep_id}", lambda: self._parent_run(experiment_id, sweep_id))
+        self.patience.call(f"the spec of sweep {sweep_id}",
+                           lambda: self.client.log_text(run_id, spec_yaml, "spec.yaml"))
+        return TrackingTarget(self.tracking_uri, experiment_id, run_id, sweep_id)
+
+    def _experiment(self, experiment: str, artifact_root: Path | None) -> str:
         found = self.client.get_experiment_by_name(experiment)
         if found is not None:
-            experiment_id = found.experiment_id
-        else:
-            location = (artifact_root / experiment).as_uri() if artifact_root else None
-            experiment_id = self.client.create_experiment(experiment, artifact_location=location)
-        run = self.client.create_run(
+            return str(found.experiment_id)
+        location = (artifact_root / experiment).as_uri() if artifact_root else None
+        return str(self.client.create_experiment(experiment, artifact_location=location))
+
+    def _parent_run(self, experiment_id: str, sweep_id: str) -> str:
+        found = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{TAG_SWEEP}` = '{sweep_id}' and tags.`{TAG_KIND}` = 'sweep'",
+            max_results=1,
+        )
+        if found:
+            return str(found[0].info.run_id)
+        return str(self.client.create_run(
             experiment_id,
             run_name=f"sweep-{sweep_id}",
             tags={TAG_SWEEP: sweep_id, TAG_KIND: "sweep", TAG_STATE: "running"},
-        )
-        self.client.log_text(run.info.run_id, spec_yaml, "spec.yaml")
-        return TrackingTarget(self.tracking_uri, experiment_id, run.info.run_id, sweep_id)
+        ).info.run_id)
+
+    def reopen(self, target: TrackingTarget) -> TrackingTarget:
+        """Mark a resumed sweep's parent run RUNNING again; its trials log under it."""
+
+        def reopen() -> None:
+            self.client.update_run(target.parent_run_id, status="RUNNING")
+            self.client.set_tag(target.parent_run_id, TAG_STATE, "running")
+            if TAG_REASON in self.client.get_run(target.parent_run_id).data.tags:
+                self.client.delete_tag(target.parent_run_id, TAG_REASON)  # why it stopped
+
+        self.patience.call(f"reopening the run of sweep {target.sweep_id}", reopen)
+        return target
 
     def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
-        """Record how a trial ended: its state tag, reason and the run's terminal status."""
-        end_run(self.client, run_id, state, reason)
+        """Record how a trial ended: its state tag, reason and the run's terminal status.
+
+        Returns at once: the write is sent in order behind the others, when MLflow answers
+        (`drain` waits for it)."""
+        self._courier.put(Call(f"the end of run {run_id}",
+                               lambda: end_run(self.client, run_id, state, reason)))
+
+    def drain(self) -> None:
+        """Wait until the trials' ends sent so far have arrived, for as long as an outage may
+        last (`Patience`)."""
+        while not self._courier.wait(self.patience.retry_s, while_away=True):
+            away = self._courier.offline_since
+            if away is not None and time.monotonic() - away >= self.patience.limit_s:
+                raise TrackingUnavailableError(
+                    f"MLflow at {self.tracking_uri} has been unreachable for "
+                    f"{time.monotonic() - away:.0f} s: {self._courier.pending()} trial ends "
+                    f"could not be written; start the tracking server again, or wait longer "
+                    f"with {PATIENCE_VARIABLE}")
 
     def trial_run_id(self, target: TrackingTarget, trial_id: str) -> str | None:
+        """The run of `trial_id`; None if it has none yet, or MLflow is unreachable (asked
+        from Tune's loop, which must not wait: the run is then closed at the sweep's end)."""
+        if not reachable(self.tracking_uri):
+            return None
         runs = self.client.search_runs(
             [target.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
@@ -197,23 +172,54 @@ class SweepTracker:
     def wait_for_best_checkpoint(self, run_id: str, epoch: int, timeout_s: float = 30.0) -> None:
         """Wait until the run's best checkpoint is the one of `epoch`: a trial the scheduler
         stopped uploads it as it winds down, possibly just after the sweep's last result."""
-        deadline = time.monotonic() + timeout_s
-        while self.client.get_run(run_id).data.tags.get(TAG_BEST_EPOCH) != str(epoch):
-            if time.monotonic() > deadline:
+        waited = 0.0  # while MLflow answers: a trial's upload waits out an outage too
+        while self.patience.call(f"the best checkpoint of run {run_id}",
+                                 lambda: self.client.get_run(run_id).data.tags
+                                 ).get(TAG_BEST_EPOCH) != str(epoch):
+            if waited > timeout_s:
                 raise TimeoutError(
                     f"run {run_id} has no checkpoint of its best epoch {epoch} after "
                     f"{timeout_s:.0f} s: the trial's process ended before it could upload it"
                 )
             time.sleep(0.2)
+            waited += 0.2
 
     def open_trial_runs(self, target: TrackingTarget) -> dict[str, str]:
-        """Trial id -> run id of every child run still RUNNING."""
-        runs = self.client.search_runs(
+        """Trial id -> run id of every child run still RUNNING (once the ends sent so far
+        have arrived)."""
+        self.drain()
+        runs = self.patience.call("the runs still open", lambda: self.client.search_runs(
             [target.experiment_id],
             filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
             f"and tags.`{TAG_KIND}` = 'trial' and attributes.status = 'RUNNING'",
-        )
+        ))
         return {run.data.tags.get(TAG_TRIAL, run.info.run_id): run.info.run_id for run in runs}
+
+    def trial_run_ids(self, target: TrackingTarget) -> dict[str, str]:
+        """Trial id -> run id of every trial run of the sweep."""
+        return {run.data.tags.get(TAG_TRIAL, run.info.run_id): run.info.run_id
+                for run in self._trial_runs(target)}
+
+    def runs_without_best_checkpoint(self, target: TrackingTarget) -> dict[str, str]:
+        """Trial id -> run id of every trial run with no best checkpoint uploaded."""
+        return {run.data.tags.get(TAG_TRIAL, run.info.run_id): run.info.run_id
+                for run in self._trial_runs(target) if TAG_BEST_EPOCH not in run.data.tags}
+
+    def _trial_runs(self, target: TrackingTarget) -> list[Run]:
+        found: list[Run] = []
+        token = None
+        while True:
+            page = self.patience.call("the trial runs", partial(
+                self.client.search_runs,
+                [target.experiment_id],
+                filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
+                f"and tags.`{TAG_KIND}` = 'trial'",
+                max_results=1000, page_token=token,
+            ))
+            found.extend(page)
+            token = page.token
+            if not token:
+                return found
 
     def finish(
         self,
@@ -225,20 +231,33 @@ class SweepTracker:
         pareto_front: list[dict[str, Any]] | None = None,
     ) -> None:
         """Close the parent run with the sweep's outcome: best metric and best params, and a
-        multi-objective sweep's Pareto front (`pareto_front.json`)."""
+        multi-objective sweep's Pareto front (`pareto_front.json`). The trials' ends go
+        first; every write waits out an outage."""
         run_id = target.parent_run_id
-        if pareto_front is not None:
-            self.client.log_dict(run_id, pareto_front, PARETO_FRONT_FILE)  # type: ignore[arg-type]
+        # Stamped once: a repeated write then holds identical rows, which MLflow keeps once.
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in summary.items() if _finite(v)]
-        params = [Param(f"best.{k}", _param_value(v)) for k, v in best_params.items()]
+        params = [Param(f"best.{k}", param_value(v)) for k, v in best_params.items()]
         tags = {TAG_STATE: state}
         if error:
             tags[TAG_REASON] = error[:5000]
-        self.client.log_batch(run_id, metrics=metrics, params=params[:100])
-        for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
-        self.client.set_terminated(run_id, _RUN_STATUS.get(state, "FAILED"))
+
+        def write() -> None:
+            if pareto_front is not None:
+                self.client.log_dict(run_id, pareto_front,  # type: ignore[arg-type]
+                                     PARETO_FRONT_FILE)
+            self.client.log_batch(run_id, metrics=metrics, params=params[:100])
+            for key, value in tags.items():
+                self.client.set_tag(run_id, key, value)
+            self.client.set_terminated(run_id, _RUN_STATUS.get(state, "FAILED"))
+
+        self.drain()
+        self.patience.call(f"the outcome of sweep {target.sweep_id}", write)
+
+
+def _send_call(entry: Entry) -> None:
+    if isinstance(entry, Call):
+        entry.send()
 
 
 def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = None) -> None:
@@ -250,7 +269,7 @@ def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = 
     client.set_terminated(run_id, _RUN_STATUS[state])
 
 
-def _param_value(value: Any) -> str:
+def param_value(value: Any) -> str:
     return str(value)[:6000]
 
 

@@ -10,6 +10,9 @@ import torch
 from trialforge.errors import TrialforgeError
 
 CHECKPOINT_FILE = "checkpoint.pt"
+# In the checkpoint of a trial's last epoch: the metrics it ended with. A trial restored from
+# it (its end was not recorded before the sweep's driver died) reports that end again.
+FINAL_KEY = "final_metrics"
 
 
 class CheckpointError(TrialforgeError):

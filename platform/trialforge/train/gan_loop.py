@@ -20,9 +20,10 @@ from torch import nn
 
 from trialforge.models.gan import build_gan
 from trialforge.spec import GANConfig
+from trialforge.train.checkpoint import FINAL_KEY
 from trialforge.train.evaluation import parameter_count
 from trialforge.train.judge import fit_judge, frechet_distance, judge_features, judge_from_state
-from trialforge.train.loop import epoch_batches, unwrap
+from trialforge.train.loop import epoch_batches, report_restored_end, unwrap
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
@@ -69,6 +70,8 @@ def gan_loop(
         # Once the parameters are on their device: Adam's moments are loaded onto it too.
         g_optimizer.load_state_dict(restored["g_optimizer"])
         d_optimizer.load_state_dict(restored["d_optimizer"])
+    if report_restored_end(session, restored):
+        return
     data = data.to(session.device)
     judge = judge.to(session.device)
     real_features = judge_features(judge, data.x_val)
@@ -107,6 +110,7 @@ def gan_loop(
             "latent_dim": config.latent_dim,
         }
         final = epoch == spec.train.epochs
+        checkpoint[FINAL_KEY] = metrics if final else None
         # Drawn on the reporter thread, for a best epoch only.
         grid = functools.partial(sample_grid, fakes[: GRID_SIDE**2])
         session.report(metrics, checkpoint, state="completed" if final else "running",

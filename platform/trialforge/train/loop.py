@@ -20,6 +20,7 @@ from torch import nn
 from trialforge.data import DATASET_LAYOUTS, load_dataset
 from trialforge.models import build_model, input_layout
 from trialforge.tasks import task_metrics
+from trialforge.train.checkpoint import FINAL_KEY
 from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
 from trialforge.train.figures import confusion_image
 
@@ -62,6 +63,8 @@ def train_loop(
             scheduler.load_state_dict(restored["lr_schedule"])
         stopper.load_state_dict(restored.get("early_stopping", {}))
         first_epoch = int(restored["epoch"]) + 1
+    if report_restored_end(session, restored):
+        return
     data = data.to(session.device)
     loss_fn = loss_function(data.task)
     for epoch in range(first_epoch, spec.train.epochs + 1):
@@ -93,16 +96,30 @@ def train_loop(
             "input_dtype": str(data.x_train.dtype).removeprefix("torch."),
             "model_args": {**data.model_args, **_descriptive(data_args)},
         }
+        stop = stopper.update(metrics.get(spec.search.objective, math.nan))
+        final = epoch == spec.train.epochs or stop
+        checkpoint[FINAL_KEY] = metrics if final else None
         images = None
         if confusion is not None:  # drawn on the reporter thread, for a best epoch only
             images = {"confusion_matrix": functools.partial(confusion_image, confusion,
                                                             data.class_names)}
-        stop = stopper.update(metrics.get(spec.search.objective, math.nan))
-        final = epoch == spec.train.epochs or stop
         session.report(metrics, checkpoint, state="completed" if final else "running",
                        images=images)
         if stop:
             return
+
+
+def report_restored_end(session: TrialSession, restored: dict[str, Any] | None) -> bool:
+    """Report again the end of a trial restored from its last epoch's checkpoint; True if so.
+
+    The trial had ended, but its driver died before Tune recorded it: Tune restores it, and
+    it has nothing left to train.
+    """
+    final = (restored or {}).get(FINAL_KEY)
+    if not final:
+        return False
+    session.report(dict(final), state="completed")
+    return True
 
 
 class EarlyStopping:

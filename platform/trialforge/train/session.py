@@ -5,11 +5,12 @@
 write the same checkpoints and log the same MLflow run (rank 0 is the only writer).
 
 Reports are pipelined: `report` snapshots the epoch's state and hands it to a reporter
-thread, which logs MLflow (in batches, see `trial_log`), writes the checkpoint and reports
-to Ray (a round trip to the Tune driver, or Train's barrier and controller poll) while the
-next epoch trains. At most one
-report is in flight, so results reach the scheduler at most one epoch late, and a stop the
-scheduler decides ends training at the next batch.
+thread, which queues MLflow's writes (in batches, sent by a thread of their own that never
+holds training up, even while MLflow is down: see `trial_log`), writes the checkpoint and
+reports to Ray (a round trip to the Tune driver, or Train's barrier and controller poll)
+while the next epoch trains. At most one report is in flight, so results reach the
+scheduler at most one epoch late, and a stop the scheduler decides ends training at the
+next batch.
 """
 
 from __future__ import annotations
@@ -177,10 +178,11 @@ class TrackedSession:
                     self.log.keep_best(path, epoch, images or {})
             if state != "running":
                 # The trial ends by itself: its whole record is written before the driver
-                # learns it is over, so nothing is still being written when the sweep ends.
-                self.log.close()
-                self.log.end(state, _reason(state, epoch))
-            if self.run is not None:
+                # learns it is over, so nothing is still being written when the sweep ends
+                # (unless MLflow is away: then the driver completes it, see TrialLog).
+                self.log.finish(state, _reason(state, epoch))
+            if self.run is not None and self.run.run_id is not None:
+                # None while MLflow has been unreachable since the trial started.
                 payload[RUN_ID_KEY] = self.run.run_id
             try:
                 # Ray copies the checkpoint into the trial's storage before this returns.

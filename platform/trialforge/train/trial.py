@@ -7,8 +7,10 @@ a `TorchTrainer` (DDP) and forwards its workers' reports to Tune.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +19,16 @@ from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget, TrialRun
 from trialforge.tracking.mlflow import TAG_NODE
+from trialforge.train.failures import WORKER_LOST, failure_kind, failure_report
 from trialforge.train.loop import train_loop, trial_data
-from trialforge.train.session import TrainSession, TrialSession, TuneSession
+from trialforge.train.session import (
+    RUN_ID_KEY,
+    STATE_KEY,
+    TrackedSession,
+    TrainSession,
+    TrialSession,
+    TuneSession,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -107,12 +117,37 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     # the sweep's driver records stops, errors and lost processes (search.monitor).
     if runs_in_process(spec):
         session = TuneSession(run, spec.search.objective, spec.search.direction)
-        try:
+        with _failures_reported(session, tune.report, spec.search.objectives):
             run_loop(spec, session, context)
-        finally:
-            session.close()  # delivers the last report, and what MLflow still lacks
     else:
         _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+
+
+@contextlib.contextmanager
+def _failures_reported(
+    session: TrackedSession, report: Callable[[dict[str, Any]], None], objectives: list[str]
+) -> Iterator[None]:
+    """Run a trial's loop; a failure of its own (code error, OOM) becomes its last report.
+
+    The trial then ends normally: Tune and Train retry errors, and retrying these would fail
+    the same way. A lost worker or DDP peer is raised, for them to retry from the last
+    checkpoint. The session is closed either way (the last report, what MLflow lacks).
+    """
+    failure: dict[str, Any] | None = None
+    try:
+        yield
+    except Exception as exc:
+        if failure_kind(exc) == WORKER_LOST:
+            raise
+        # The objectives as NaN: Tune expects them in every result (Optuna gets FAIL).
+        failure = {**dict.fromkeys(objectives, math.nan),
+                   **failure_report(exc, session.last_epoch)}
+    finally:
+        session.close()
+    if failure is not None:
+        if session.run is not None and session.run.run_id is not None:
+            failure[RUN_ID_KEY] = session.run.run_id
+        report({**failure, STATE_KEY: "failed"})  # every rank: Train's report is a barrier
 
 
 def _fit_torch_trainer(
@@ -127,8 +162,8 @@ def _fit_torch_trainer(
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_INTERVAL_S)
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"spec": spec, "context": context,
-                           "run_id": run.run_id if run else None},
+        # The run itself (picklable): created later if MLflow is away when the trial starts.
+        train_loop_config={"spec": spec, "context": context, "run": run},
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.train.workers, use_gpu=spec.train.use_gpu
         ),
@@ -150,12 +185,8 @@ def _train_worker(config: dict[str, Any]) -> None:
 
     spec: SweepSpec = config["spec"]
     context: TrialContext = config["context"]
-    writes = ray.train.get_context().get_world_rank() == 0 and config["run_id"]
-    run = None
-    if writes and context.tracking is not None:
-        run = TrialRun.attach(context.tracking.tracking_uri, config["run_id"])
+    # Unpickled, the run reads which epochs it has before its first write.
+    run: TrialRun | None = config["run"] if ray.train.get_context().get_world_rank() == 0 else None
     session = TrainSession(run, spec.search.objective, spec.search.direction)
-    try:
+    with _failures_reported(session, ray.train.report, spec.search.objectives):
         run_loop(spec, session, context)
-    finally:
-        session.close()  # delivers the last report

@@ -1,0 +1,152 @@
+"""Chaos: the MLflow server dies mid-sweep and comes back 30 s later. Training goes on, and
+afterwards every per-epoch metric of every trial is in MLflow, in order, once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+
+from support import REPO, STORE_VARIABLES, TRIALFORGE
+from trialforge import query
+
+pytestmark = pytest.mark.e2e
+
+MLFLOW = Path(sys.executable).with_name("mlflow")
+OUTAGE_S = 30
+# Two trials of the spec's own MLP (no search space), small batches (0.08-0.25 s an epoch
+# here), one after the other: the first trains through the server's death and ends while it
+# is down, the second starts (and may end) while it is down, and MLflow hears of it only
+# when it is back. The sweep lasts little longer than the outage makes it.
+EPOCHS = 100
+SWEEP = ("sweep", "run", "jobs/mlp_digits.yaml", "search.trials=2", "search.concurrency=1",
+         f"train.epochs={EPOCHS}", "train.batch_size=16", "search.space={}",
+         "search.scheduler={type: fifo}", "register.enabled=false")
+
+
+class MlflowServer:
+    """`mlflow server` on 127.0.0.1 (sqlite store, artifacts served), in its own process group
+    so that a stop takes its workers down too, as a crash would."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def launch(self) -> None:
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with open(self.folder / "mlflow.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [str(MLFLOW), "server", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--workers", "1", "--backend-store-uri", f"sqlite:///{self.folder}/mlflow.db",
+                 "--artifacts-destination", str(self.folder / "artifacts")],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self) -> None:
+        self.launch()
+        deadline = time.monotonic() + 120
+        while not self.answers():
+            assert self.process is not None and self.process.poll() is None, \
+                (self.folder / "mlflow.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the MLflow server did not start"
+            time.sleep(0.2)
+
+    def answers(self) -> bool:
+        try:
+            return requests.get(f"{self.uri}/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[MlflowServer]:
+    server = MlflowServer(tmp_path)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def first_epoch_logged(client: MlflowClient) -> bool:
+    experiment = client.get_experiment_by_name("mlp-digits")
+    if experiment is None:
+        return False
+    runs = client.search_runs([experiment.experiment_id], "tags.`trialforge.kind` = 'trial'")
+    return any(run.data.metrics for run in runs)
+
+
+def test_an_mlflow_outage_mid_sweep_loses_and_repeats_no_epoch(
+    server: MlflowServer, home: Path, ray_address: str, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    # The sweep starts with the server: its driver waits for MLflow to answer.
+    server.launch()
+    env = {k: v for k, v in os.environ.items() if k not in STORE_VARIABLES}
+    env.update(TRIALFORGE_HOME=str(home), RAY_ADDRESS=ray_address, MLFLOW_TRACKING_URI=server.uri)
+    output = tmp_path / "sweep.log"
+    with open(output, "wb") as log:
+        sweep = subprocess.Popen([str(TRIALFORGE), *SWEEP], cwd=REPO, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        client = MlflowClient(server.uri)
+        deadline = time.monotonic() + 120
+        while not (server.answers() and first_epoch_logged(client)):
+            assert sweep.poll() is None, output.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no epoch reached MLflow"
+            time.sleep(0.2)
+        server.kill()
+        down = time.time()
+        time.sleep(OUTAGE_S)
+        assert sweep.poll() is None, "the sweep waits for MLflow: " + output.read_text()[-3000:]
+        server.start()
+        up = time.time()
+        assert sweep.wait(timeout=300) == 0, output.read_text()[-5000:]
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    print(f"sweep with a {up - down:.0f} s outage: {time.monotonic() - started:.1f} s")
+
+    sweeps = query.sweeps(f"sqlite:///{home}/trialforge.db")
+    assert list(sweeps.state) == ["finished"], sweeps
+    record = query.sweep(f"sqlite:///{home}/trialforge.db", sweeps.id[0])
+    assert record.mlflow_experiment_id is not None
+    runs = client.search_runs([record.mlflow_experiment_id],
+                              f"tags.`trialforge.sweep_id` = '{record.id}'")
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+    trials = [r for r in runs if r.data.tags.get("trialforge.kind") == "trial"]
+    assert len(trials) == 2
+    during_outage = 0
+    for run in sorted(trials, key=lambda r: r.info.start_time):
+        print(f"{run.info.run_name}: run created {run.info.start_time / 1000 - down:+.0f} s "
+              "from the server's death")
+        assert run.data.tags["trialforge.state"] == "completed"
+        best = client.list_artifacts(run.info.run_id, "best_checkpoint")
+        assert [a.path for a in best] == ["best_checkpoint/checkpoint.pt"]
+        assert set(run.data.metrics) >= {"val_accuracy", "train_loss", "epoch_seconds"}
+        for key in run.data.metrics:
+            history = client.get_metric_history(run.info.run_id, key)
+            steps = [m.step for m in history]
+            assert sorted(steps) == list(range(1, EPOCHS + 1)), f"{key}: each epoch once"
+            stamps = [m.timestamp for m in sorted(history, key=lambda m: m.step)]
+            assert stamps == sorted(stamps), f"{key}: epochs in order"
+            during_outage += sum(down * 1000 < stamp < up * 1000 for stamp in stamps)
+    assert during_outage, "epochs trained while MLflow was down reached it afterwards"
