@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -63,16 +64,8 @@ def sweep_run(
         f"{sweep_spec.model.family} on {sweep_spec.data.dataset}, "
         f"{sweep_spec.train.epochs} epochs max, {sweep_spec.search.concurrency} at a time",
     )
-    view = ProgressView(err)
-    # `trialforge job stop` (Ray's stop_job) sends SIGTERM: end the way Ctrl-C does, so the
-    # catalog and MLflow record an interrupted sweep rather than a killed one.
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        with view:
-            result = run_sweep(sweep_spec, where, on_progress=view.update, sweep_id=sweep_id)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: the sweep is marked interrupted in the catalog")
-        raise typer.Exit(130) from None
+    result = _with_progress(
+        lambda view: run_sweep(sweep_spec, where, on_progress=view, sweep_id=sweep_id))
     _print_result(result, where)
 
 
@@ -89,18 +82,26 @@ def sweep_resume(
 
     where = home_of(home)
     err.print(f"resuming sweep [bold]{sweep_id}[/bold]")
-    view = ProgressView(err)
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with view:
-            result = resume_sweep(sweep_id, where, on_progress=view.update)
+        result = _with_progress(lambda view: resume_sweep(sweep_id, where, on_progress=view))
     except NothingToResumeError as exc:
         out.print(str(exc))
         return
+    _print_result(result, where)
+
+
+def _with_progress(drive: Callable[[Callable[[Progress], None]], SweepResult]) -> SweepResult:
+    """Drive a sweep with a live progress view; Ctrl-C or SIGTERM ends it as interrupted."""
+    # `trialforge job stop` (Ray's stop_job) sends SIGTERM: end the way Ctrl-C does, so the
+    # catalog and MLflow record an interrupted sweep rather than a killed one.
+    signal.signal(signal.SIGTERM, _interrupt)
+    view = ProgressView(err)
+    try:
+        with view:
+            return drive(view.update)
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: the sweep is marked interrupted in the catalog")
         raise typer.Exit(130) from None
-    _print_result(result, where)
 
 
 def _interrupt(signum: int, frame: object) -> None:
