@@ -82,6 +82,7 @@ def test_a_sweep_whose_first_trials_fail_alike_stops_with_that_error(
     for run in children:
         assert run.info.status == "FAILED"
         assert run.data.tags["trialforge.reason"].startswith("code_error: ValueError: shapes")
+        assert run.data.tags["trialforge.failure"] == "code_error"
     assert not MlflowClient(tracking_uri).search_runs(
         [record.mlflow_experiment_id], "attributes.status = 'RUNNING'")
     study = optuna.load_study(study_name=record.study_name, storage=db_url)
@@ -112,6 +113,9 @@ def test_out_of_memory_trials_fail_once_and_the_others_go_on(
         if wide:
             assert run.info.status == "FAILED"
             assert run.data.tags["trialforge.reason"].startswith("oom: OutOfMemoryError")
+            assert run.data.tags["trialforge.failure"] == "oom"
+        else:
+            assert "trialforge.failure" not in run.data.tags
     wide_builds = [b for b in builds.read_text().splitlines() if int(b.split("-")[1]) > 32]
     assert len(wide_builds) == len(hungry), "built once each: none was retried"
     study = optuna.load_study(study_name=record.study_name, storage=db_url)

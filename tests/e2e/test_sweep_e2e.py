@@ -58,6 +58,7 @@ def test_diverging_trials_are_recorded_and_the_sweep_goes_on(
     for run in diverged:
         assert run.info.status == "FAILED"
         assert "NaN or infinite at epoch 1" in run.data.tags["trialforge.reason"]
+        assert run.data.tags["trialforge.failure"] == "diverged"
         assert run.data.params["train.lr"] == "100000000.0"
     assert record.best_value > 0.8
     # Optuna has them FAIL, so TPE leaves their region; the catalog names the failure.
@@ -127,6 +128,7 @@ def test_trials_that_crash_fail_the_sweep_with_their_error(
         assert run.data.tags["trialforge.state"] == "failed"
         assert run.data.tags["trialforge.reason"].startswith(
             "code_error: RuntimeError: boom: this layer is broken")
+        assert run.data.tags["trialforge.failure"] == "code_error"
     _, tracking_uri = stores(home)
     assert not MlflowClient(tracking_uri).search_runs(
         [record.mlflow_experiment_id], "attributes.status = 'RUNNING'"

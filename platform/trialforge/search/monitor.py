@@ -202,7 +202,7 @@ class TrialMonitor(Callback):
         if self.tracker is not None and self.target is not None:
             run_id = run_id or self.tracker.trial_run_id(self.target, trial.trial_id)
             if write and run_id:
-                self.tracker.end_trial(run_id, state, _with_kind(failure, reason))
+                self.tracker.end_trial(run_id, state, _with_kind(failure, reason), failure)
         if state == "failed":
             logger.warning("trial %s failed (%s): %s", trial, failure, reason)
         if len(self.first_errors) < self.fail_fast:

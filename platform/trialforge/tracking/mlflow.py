@@ -40,6 +40,7 @@ TAG_TRIAL = "trialforge.trial_id"
 TAG_KIND = "trialforge.kind"  # "sweep" or "trial"
 TAG_STATE = "trialforge.state"
 TAG_REASON = "trialforge.reason"
+TAG_FAILURE = "trialforge.failure"  # diverged, oom, worker_lost or code_error (train.failures)
 TAG_BEST_EPOCH = "trialforge.best_epoch"
 TAG_NODE = "trialforge.node_id"  # the Ray node a trial (or its rank 0) ran on
 BEST_CHECKPOINT_DIR = "best_checkpoint"
@@ -136,13 +137,16 @@ class SweepTracker:
         self.patience.call(f"reopening the run of sweep {target.sweep_id}", reopen)
         return target
 
-    def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
-        """Record how a trial ended: its state tag, reason and the run's terminal status.
+    def end_trial(
+        self, run_id: str, state: str, reason: str | None = None, failure: str | None = None
+    ) -> None:
+        """Record how a trial ended: its state tag, reason, kind of failure and the run's
+        terminal status.
 
         Returns at once: the write is sent in order behind the others, when MLflow answers
         (`drain` waits for it)."""
         self._courier.put(Call(f"the end of run {run_id}",
-                               lambda: end_run(self.client, run_id, state, reason)))
+                               lambda: end_run(self.client, run_id, state, reason, failure)))
 
     def drain(self) -> None:
         """Wait until the trials' ends sent so far have arrived, for as long as an outage may
@@ -260,11 +264,18 @@ def _send_call(entry: Entry) -> None:
         entry.send()
 
 
-def end_run(client: MlflowClient, run_id: str, state: str, reason: str | None = None) -> None:
-    """Tag a trial's run with its state (and why) and set its terminal status."""
+def end_run(
+    client: MlflowClient, run_id: str, state: str, reason: str | None = None,
+    failure: str | None = None,
+) -> None:
+    """Tag a trial's run with its state (and why, and its kind of failure) and set its
+    terminal status."""
     tags = [RunTag(TAG_STATE, state)]
     if reason:
         tags.append(RunTag(TAG_REASON, reason[:5000]))
+    failure = failure or ("diverged" if state == "diverged" else None)
+    if failure:
+        tags.append(RunTag(TAG_FAILURE, failure))
     client.log_batch(run_id, tags=tags)
     client.set_terminated(run_id, _RUN_STATUS[state])
 
