@@ -59,30 +59,7 @@ class Home:
                 raise self._unusable(f": cannot create {path} ({exc.strerror})") from None
             if not os.access(path, os.W_OK | os.X_OK):
                 raise self._unusable(f": {path} is read-only")
-        self._create_stores()
         return self
-
-    def _create_stores(self) -> None:
-        """Create the sqlite stores not there yet, one process at a time.
-
-        MLflow's migrations, Optuna's tables and the catalog's each fail ("table ... already
-        exists") when two processes create the same fresh file at once: two sweeps started
-        together on a new home. Existing stores are left to their libraries.
-        """
-        if all(path.exists() for path in self._sqlite_files()):
-            return
-        with self.stores_lock():
-            if not _exists(sqlite_file(self.tracking_uri)):
-                from mlflow.tracking import MlflowClient
-
-                MlflowClient(self.tracking_uri).search_experiments(max_results=1)
-            if not _exists(sqlite_file(self.db_url)):
-                import optuna
-
-                from trialforge.catalog import Catalog
-
-                Catalog(self.db_url).close()
-                optuna.storages.RDBStorage(self.db_url).engine.dispose()
 
     @contextlib.contextmanager
     def stores_lock(self) -> Iterator[None]:
@@ -93,10 +70,6 @@ class Home:
         with open(self.root / STORES_LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             yield
-
-    def _sqlite_files(self) -> list[Path]:
-        files = [sqlite_file(self.tracking_uri), sqlite_file(self.db_url)]
-        return [path for path in files if path is not None]
 
     def check(self) -> None:
         """Raise `TrialforgeError` if the home is, or lies under, something not a folder."""
@@ -130,10 +103,6 @@ def sqlite_file(url: str) -> Path | None:
     """
     database = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
     return Path(database) if database and database != ":memory:" else None
-
-
-def _exists(path: Path | None) -> bool:
-    return path is None or path.exists()
 
 
 def _sqlite_url(path: Path) -> str:

@@ -18,6 +18,7 @@ from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from mlflow.tracking import MlflowClient
 from ray import tune
 
 from trialforge.catalog import (
@@ -29,7 +30,7 @@ from trialforge.catalog import (
     utcnow,
 )
 from trialforge.errors import SweepFailedError
-from trialforge.home import Home, resolve_home
+from trialforge.home import Home, resolve_home, sqlite_file
 from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.inputs import Prepared, reads_user_inputs
 from trialforge.search.liveness import this_process
@@ -83,6 +84,7 @@ def run_sweep(
             prepared.fill_inputs(spec, home)
     home.create()
     with phases("stores"):
+        create_stores(home)
         catalog = Catalog(home.db_url)
         sweep_id = sweep_id or new_sweep_id()
         catalog.add_sweep(
@@ -99,6 +101,24 @@ def run_sweep(
                  prepared, track),
         on_progress,
     )
+
+
+def create_stores(home: Home) -> None:
+    """Create the home's sqlite stores not there yet, one process at a time.
+
+    MLflow's migrations, Optuna's tables and the catalog's each fail ("table ... already
+    exists") when two processes create the same fresh file at once: two sweeps started
+    together on a new home. Existing stores are left to their libraries.
+    """
+    tracking, catalog = sqlite_file(home.tracking_uri), sqlite_file(home.db_url)
+    if all(path is None or path.exists() for path in (tracking, catalog)):
+        return
+    with home.stores_lock():
+        if tracking is not None and not tracking.exists():
+            MlflowClient(home.tracking_uri).search_experiments(max_results=1)
+        if catalog is not None and not catalog.exists():
+            Catalog(home.db_url).close()
+            optuna_storage(home).engine.dispose()
 
 
 @dataclass
