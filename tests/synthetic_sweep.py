@@ -20,7 +20,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from trialforge.catalog import Catalog, SweepRecord
 from trialforge.home import Home
-from trialforge.tracking.mlflow import (
+from trialforge.tracking.tags import (
     TAG_BEST_EPOCH,
     TAG_KIND,
     TAG_REASON,

@@ -87,8 +87,11 @@ def test_compare_page_table_drives_every_chart(tiny_sweep: Home, open_app) -> No
     app = open_app(tiny_sweep, "compare")
     table = app.dataframe[0].value
     assert len(table) == 4
-    value = "val_accuracy (last)"
+    value = "val_accuracy (best epoch)"  # by default, the scoring rule of every store
     assert table[value].between(0, 1).all()
+    (sweep_id,) = query.sweeps(tiny_sweep.db_url).id
+    scores = sorted(end.value for end in query.trial_ends(tiny_sweep.db_url, sweep_id))
+    assert sorted(table[value]) == pytest.approx(scores), "the catalog's scores"
     curves = figures(app)["curves"]
     assert curves.data[0].name == "runs"  # every run in one trace, SVG while it is small
     assert curves.data[0].type == "scatter"

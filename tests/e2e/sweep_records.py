@@ -10,11 +10,13 @@ import torch
 import yaml
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 
 from support import RecordingSession
 from trialforge import parse_spec, query
 from trialforge.catalog import SweepRecord
 from trialforge.registry import load_model
+from trialforge.spec import SweepSpec
 from trialforge.train.evaluation import evaluate
 from trialforge.train.loop import trial_data
 
@@ -51,8 +53,9 @@ def trial_runs(home: Path, record: SweepRecord) -> tuple[Run, list[Run]]:
 
 
 def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecord:
-    """Catalog, MLflow (parent + nested children + histories), Optuna and the registry agree."""
-    db_url, tracking_uri = stores(home)
+    """Catalog, MLflow (parent + nested children + histories), Optuna and the registry agree,
+    each read with its own client (`assert_stores_agree`)."""
+    _, tracking_uri = stores(home)
     client = MlflowClient(tracking_uri)
     record = only_sweep(home)
     spec = parse_spec(yaml.safe_load(record.spec_yaml))
@@ -67,7 +70,6 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
     assert parent.data.metrics[f"best_{metric}"] == record.best_value
     assert "spec.yaml" in [a.path for a in client.list_artifacts(parent.info.run_id)]
     assert len(children) == trials
-    best_seen: list[float] = []
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status in ("FINISHED", "FAILED"), child.info.status
@@ -88,12 +90,13 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
             artifacts = [a.path for a in client.list_artifacts(child.info.run_id,
                                                                 "best_checkpoint")]
             assert artifacts == ["best_checkpoint/checkpoint.pt"], "every trial keeps its best"
-        best_seen += [m.value for m in history if m.value == m.value]
-    assert better(best_seen) == record.best_value
-
-    study = optuna.load_study(study_name=record.study_name, storage=db_url)
-    assert len(study.trials) == trials
-    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+        finite = [m for m in history if m.value == m.value]
+        if finite:  # its score: the value of its best epoch, the first to reach it
+            best = better(finite, key=lambda m: m.value)
+            assert child.data.metrics[f"best_{metric}"] == best.value
+            assert child.data.tags["trialforge.best_epoch"] == str(
+                min(m.step for m in finite if m.value == best.value))
+    assert_stores_agree(home, record, spec, children)
 
     model = load_model(f"models:/{spec.model_name}@{spec.register.alias}", tracking_uri)
     data = trial_data(spec)
@@ -106,3 +109,49 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
             assert metrics[metric] == pytest.approx(record.best_value, rel=1e-4), \
                 "the registered model is the best"
     return record
+
+
+def assert_stores_agree(
+    home: Path, record: SweepRecord, spec: SweepSpec, children: list[Run]
+) -> None:
+    """One story in four stores: Optuna's study (states, values, intermediate values), the
+    catalog's trials, the MLflow runs and the registered version name the same scores and
+    the same champion."""
+    db_url, tracking_uri = stores(home)
+    metric = spec.search.objective
+    runs = {run.data.tags["trialforge.trial_id"]: run for run in children}
+    ends = {end.trial_id: end for end in query.trial_ends(db_url, record.id)}
+    assert set(ends) == set(runs)
+    for trial_id, run in runs.items():
+        end = ends[trial_id]
+        assert end.run_id == run.info.run_id
+        assert end.state == run.data.tags["trialforge.state"]
+        assert end.value == run.data.metrics.get(f"best_{metric}"), "the catalog's score"
+
+    study = optuna.load_study(study_name=record.study_name, storage=db_url)
+    assert len(study.trials) == len(runs)
+    expected = {"completed": TrialState.COMPLETE, "stopped_early": TrialState.PRUNED}
+    for trial in study.trials:
+        run = runs[trial.user_attrs["trialforge.trial_id"]]
+        state = run.data.tags["trialforge.state"]
+        assert trial.state == expected.get(state, TrialState.FAIL), (trial.number, state)
+        if spec.search.multi_objective:
+            continue
+        history = MlflowClient(tracking_uri).get_metric_history(run.info.run_id, metric)
+        assert trial.intermediate_values == {m.step: m.value for m in history
+                                             if m.value == m.value}, "every epoch, once"
+        if trial.state == TrialState.COMPLETE:
+            assert trial.value == run.data.metrics[f"best_{metric}"], "Optuna's score"
+
+    champion = MlflowClient(tracking_uri).get_run(record.best_run_id or "")
+    assert champion.data.metrics[f"best_{metric}"] == record.best_value
+    if spec.search.space and not spec.search.multi_objective:
+        assert study.best_value == record.best_value
+        assert study.best_trial.user_attrs["trialforge.trial_id"] == \
+            champion.data.tags["trialforge.trial_id"], "Optuna's best trial is the champion"
+    if spec.register.enabled:
+        version = MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version_by_alias(
+            spec.model_name, spec.register.alias)
+        assert version.tags["trialforge.trial_run_id"] == record.best_run_id
+        assert version.tags["trialforge.value"] == f"{record.best_value:.6g}"
+        assert version.tags["trialforge.epoch"] == champion.data.tags["trialforge.best_epoch"]

@@ -7,15 +7,32 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
 from sweep_records import assert_finished_sweep, only_sweep, stores, trial_runs
 
 from support import run_cli
 from trialforge import query
+from trialforge.cli.common import short
+from trialforge.home import Home
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("job", ["cnn_digits", "mlp_digits"])
+def test_a_finished_asha_sweep_tells_one_story_in_every_store(tiny_sweep: Home) -> None:
+    """The session's CNN sweep (4 trials, ASHA), read with MLflow's, Optuna's, the catalog's
+    and the registry's own clients (`assert_stores_agree`)."""
+    record = assert_finished_sweep(tiny_sweep.root, trials=4, epochs=3)
+    study = optuna.load_study(study_name=record.study_name, storage=tiny_sweep.db_url)
+    states = [trial.state for trial in study.trials]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states, states
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert all(t.intermediate_values for t in pruned), "a stopped trial's epochs reach Optuna"
+    shown = run_cli("sweep", "show", record.id, home=tiny_sweep.root)
+    assert shown.returncode == 0, shown.stderr
+    assert short(record.best_value) in shown.stdout and "stopped_early" in shown.stdout
+
+
+@pytest.mark.parametrize("job", ["mlp_digits"])
 def test_a_small_sweep_of_each_job(job: str, home: Path, ray_address: str) -> None:
     done = run_cli("sweep", "run", f"jobs/{job}.yaml", "search.trials=4", "train.epochs=2",
                    home=home, ray_address=ray_address)

@@ -150,3 +150,63 @@ def test_an_mlflow_outage_mid_sweep_loses_and_repeats_no_epoch(
             assert stamps == sorted(stamps), f"{key}: epochs in order"
             during_outage += sum(down * 1000 < stamp < up * 1000 for stamp in stamps)
     assert during_outage, "epochs trained while MLflow was down reached it afterwards"
+
+
+def _epochs_journaled(home: Path) -> int:
+    """Epoch writes in the sweep's journal (those MLflow has not acknowledged, and more)."""
+    return sum(path.read_text().count('"op": "epoch"') for path in home.glob("journals/*.jsonl"))
+
+
+def test_a_driver_killed_while_mlflow_is_down_loses_nothing_on_resume(
+    server: MlflowServer, home: Path, ray_address: str, tmp_path: Path
+) -> None:
+    epochs = 40
+    server.start()
+    env = {k: v for k, v in os.environ.items() if k not in STORE_VARIABLES}
+    env.update(TRIALFORGE_HOME=str(home), RAY_ADDRESS=ray_address, MLFLOW_TRACKING_URI=server.uri)
+    sweep_args = [arg if not arg.startswith("train.epochs") else f"train.epochs={epochs}"
+                  for arg in SWEEP]
+    output = tmp_path / "sweep.log"
+    with open(output, "wb") as log:
+        sweep = subprocess.Popen([str(TRIALFORGE), *sweep_args], cwd=REPO, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        client = MlflowClient(server.uri)
+        deadline = time.monotonic() + 120
+        while not first_epoch_logged(client):
+            assert sweep.poll() is None, output.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no epoch reached MLflow"
+            time.sleep(0.2)
+        server.kill()
+        journaled = _epochs_journaled(home)
+        while _epochs_journaled(home) < journaled + 10:  # epochs MLflow never saw
+            assert sweep.poll() is None, output.read_text()[-3000:]
+            assert time.monotonic() < deadline, "training stopped during the outage"
+            time.sleep(0.1)
+        os.killpg(sweep.pid, signal.SIGKILL)  # the driver dies before MLflow is back
+        sweep.wait()
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    server.start()
+    (sweep_id,) = query.sweeps(f"sqlite:///{home}/trialforge.db").id
+    time.sleep(2)  # Ray ends the dead driver's trial actors
+    resumed = subprocess.run([str(TRIALFORGE), "sweep", "resume", sweep_id], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr[-5000:]
+    assert "an earlier driver of sweep" in resumed.stderr, "the journal was sent first"
+
+    record = query.sweep(f"sqlite:///{home}/trialforge.db", sweep_id)
+    assert record.state == "finished" and record.mlflow_experiment_id is not None
+    runs = client.search_runs([record.mlflow_experiment_id],
+                              f"tags.`trialforge.sweep_id` = '{sweep_id}'")
+    assert not [r.info.run_name for r in runs if r.info.status == "RUNNING"]
+    trials = [r for r in runs if r.data.tags.get("trialforge.kind") == "trial"]
+    assert len(trials) == 2 and all(r.data.tags["trialforge.state"] == "completed"
+                                    for r in trials)
+    for run in trials:
+        for key in ("val_accuracy", "train_loss", "epoch_seconds"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == list(range(1, epochs + 1)), f"{key}: each epoch once"
+    assert not list(home.glob("journals/*.jsonl")), "nothing is owed any more"

@@ -6,7 +6,9 @@ import math
 
 import pytest
 
-from trialforge.search.monitor import FailFast, Progress, TrialEnd, TrialMonitor, trial_outcome
+from trialforge.search.monitor import FailFast, TrialEnd, TrialMonitor, trial_metrics
+from trialforge.search.progress import Progress
+from trialforge.train.contract import BestEpoch, improves, trial_outcome
 
 
 def test_trial_outcomes() -> None:
@@ -23,7 +25,7 @@ def test_progress_keeps_the_best_finite_value() -> None:
         progress.offer(value, trial)
     assert progress.best is not None
     assert (progress.best.value, progress.best.trial) == (0.4, "c")
-    progress.running.add("d")
+    progress.running = 1
     progress.stopped_early = 1
     progress.completed = 2
     line = progress.line()
@@ -73,3 +75,61 @@ def test_a_sweep_goes_on_unless_its_first_trials_fail_alike(third: _Trial) -> No
     monitor.on_trial_complete(0, [], third)
     monitor.on_trial_complete(0, [], _failed("d", "ValueError: bad"))  # too late to count
     assert monitor.stop_error is None and not FailFast(monitor).stop_all()
+
+
+class _Storage:  # what checkpoint_location reads of a trial's storage
+    trial_fs_path = "/ray/sweep/trial_a"
+
+    class storage_filesystem:
+        type_name = "local"
+
+
+def _epoch(trial: _Trial, monitor: TrialMonitor, epoch: int, value: float) -> None:
+    result = {"epoch": epoch, "val_accuracy": value, "trial_state": "running",
+              "checkpoint_dir_name": f"checkpoint_{epoch:06d}", "time_this_iter_s": 0.1}
+    monitor.on_trial_result(0, [], trial, result)
+
+
+def test_a_trial_is_scored_by_its_best_epoch_and_the_champion_ran_its_budget() -> None:
+    ends: list[TrialEnd] = []
+    monitor = _monitor(ends)
+    trials = {name: _Trial(name, {}) for name in "abc"}
+    for trial in trials.values():
+        trial.storage = _Storage()  # type: ignore[attr-defined]
+        monitor.on_trial_start(0, [], trial)
+    for epoch, value in enumerate([0.90, 0.95, 0.93], start=1):  # best at epoch 2
+        _epoch(trials["a"], monitor, epoch, value)
+    _epoch(trials["b"], monitor, 1, 0.99)  # the best epoch of all, then stopped
+    for epoch, value in enumerate([0.91, 0.92, 0.94], start=1):
+        _epoch(trials["c"], monitor, epoch, value)
+    trials["a"].last_result = {"trial_state": "completed", "epoch": 3}
+    trials["b"].last_result = {"trial_state": "running", "epoch": 1}
+    trials["c"].last_result = {"trial_state": "completed", "epoch": 3}
+    for trial in trials.values():
+        monitor.on_trial_complete(0, [], trial)
+    scores = {end.trial_id: (end.state, end.value, end.epochs) for end in ends}
+    assert scores == {"a": ("completed", 0.95, 3), "b": ("stopped_early", 0.99, 1),
+                      "c": ("completed", 0.94, 3)}
+    champion = monitor.champion()
+    assert champion is not None
+    assert (champion.trial_id, champion.value, champion.epoch) == ("a", 0.95, 2), \
+        "the best-scored trial that ran its whole budget, at its best epoch"
+    assert monitor.trials["a"].best.checkpoint == "/ray/sweep/trial_a/checkpoint_000002"
+    assert monitor.progress.best is not None and monitor.progress.best.value == 0.99
+
+
+def test_the_scoring_rule() -> None:
+    assert improves(0.9, None, "max") and improves(0.9, 0.8, "max") and improves(0.1, 0.2, "min")
+    assert not improves(0.8, 0.8, "max"), "a tie keeps the first best epoch"
+    assert not improves(math.nan, None, "max") and not improves(True, None, "max")
+    best = BestEpoch("val_loss", "min")
+    for epoch, value in [(1, 0.5), (2, math.nan), (3, 0.3), (4, 0.3), (5, 0.4)]:
+        best.offer({"epoch": epoch, "val_loss": value})
+    assert (best.epoch, best.value) == (3, 0.3)
+
+
+def test_trial_metrics_leave_out_tunes_bookkeeping() -> None:
+    result = {"epoch": 2, "val_accuracy": 0.9, "params": 100.0, "trial_state": "running",
+              "trial_node": "n1", "time_this_iter_s": 0.2, "training_iteration": 2,
+              "pid": 7, "done": False, "trial_id": "a", "checkpoint_dir_name": "c"}
+    assert trial_metrics(result) == {"val_accuracy": 0.9, "params": 100.0}

@@ -26,7 +26,7 @@ from trialforge.search.resume import (
 )
 from trialforge.search.schedulers import SchedulerMemory
 from trialforge.search.searcher import OptunaSearcher
-from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from trialforge.train.contract import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def test_a_restored_searcher_fails_the_trials_tune_never_saved(tmp_path: Path) -
     first = searcher()
     first.suggest("a")
     first.suggest("b")
-    first.on_trial_complete("a", {"acc": 0.5})
+    first.on_trial_complete("a", {"acc": 0.5, "epoch": 1, "trial_state": "completed"})
     first.save(str(tmp_path / "searcher.pkl"))
     # Suggested after Tune's last save, then the driver died: Tune will never resume it.
     first.suggest("zombie")
@@ -81,7 +81,8 @@ def test_a_restored_searcher_fails_the_trials_tune_never_saved(tmp_path: Path) -
     states = {t.user_attrs["trialforge.trial_id"]: t.state for t in study.trials}
     assert states == {"a": TrialState.COMPLETE, "b": TrialState.RUNNING,
                       "zombie": TrialState.FAIL}
-    again.on_trial_complete("b", {"acc": 0.7})  # the resumed trial still reports to Optuna
+    # The resumed trial still reports to Optuna.
+    again.on_trial_complete("b", {"acc": 0.7, "epoch": 1, "trial_state": "completed"})
     assert optuna.load_study(study_name="s", storage=url).best_value == 0.7
 
 

@@ -102,6 +102,13 @@ class Catalog:
         with self._sessions.begin() as session:
             session.merge(record)
 
+    def set_trial_runs(self, sweep_id: str, run_ids: dict[str, str]) -> None:
+        """Name each trial's MLflow run (known once the driver's writes have arrived)."""
+        with self._sessions.begin() as session:
+            for record in session.scalars(select(TrialRecord).where(
+                    TrialRecord.sweep_id == sweep_id, TrialRecord.run_id.is_(None))):
+                record.run_id = run_ids.get(record.trial_id)
+
     def list_trials(self, sweep_id: str) -> Sequence[TrialRecord]:
         query = (select(TrialRecord).where(TrialRecord.sweep_id == sweep_id)
                  .order_by(TrialRecord.ended_at))

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from trialforge.cli.examples import init
 from trialforge.cli.jobs import job_app
-from trialforge.cli.models import dashboard, model_app
+from trialforge.cli.registry import dashboard, model_app
 from trialforge.cli.sweeps import sweep_app
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app.add_typer(sweep_app, name="sweep")
 app.add_typer(model_app, name="model")
 app.add_typer(job_app, name="job")
 app.command("dashboard")(dashboard)
+app.command("init")(init)
 
 
 def main() -> None:

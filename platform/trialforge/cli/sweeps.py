@@ -26,7 +26,7 @@ from trialforge.cli.common import (
 
 if TYPE_CHECKING:
     from trialforge.home import Home
-    from trialforge.search.monitor import Progress
+    from trialforge.search.progress import Progress
     from trialforge.search.sweep import SweepResult
 
 sweep_app = typer.Typer(help="Run and inspect sweeps.", no_args_is_help=True)
@@ -224,12 +224,14 @@ def sweep_show(
     if trials.empty:
         out.print("no trials recorded")
         return
-    metric = f"metrics.{record.metric}"
+    # Each trial's score: its objective at its best epoch (the checkpoint kept).
+    score = f"metrics.best_{record.metric}"
     params = [c for c in trials.columns if c.startswith("params.") and trials[c].nunique() > 1]
-    table = Table("trial", "state", record.metric, *[c.removeprefix("params.") for c in params])
+    table = Table("trial", "state", f"best {record.metric}", "at epoch",
+                  *[c.removeprefix("params.") for c in params])
     for _, row in trials.sort_values("name").iterrows():
         table.add_row(
-            str(row["name"]), str(row["state"]), short(row.get(metric)),
+            str(row["name"]), str(row["state"]), short(row.get(score)), short(row["best_epoch"]),
             *[short(row[c]) for c in params],
         )
     out.print(table)

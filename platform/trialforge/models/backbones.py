@@ -8,6 +8,7 @@ hub cache: nothing is downloaded). The sweep's driver resolves each source once
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,6 +19,20 @@ from trialforge.models.layers import FeaturesAndHead
 
 CNN_KNOBS = ("conv_blocks", "channels", "kernel_size", "pool", "fc_width", "activation",
              "dropout", "batchnorm", "init")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A resolved backbone: its architecture (None: the spec's own CNN), its feature
+    weights (None: untrained) and the tags that record where they came from."""
+
+    source: str
+    architecture: dict[str, Any] | None = None
+    weights: dict[str, torch.Tensor] | None = None
+    lineage: dict[str, str] = field(default_factory=dict)
+
+    def builder_args(self) -> dict[str, Any]:
+        return {"backbone_arch": self.architecture, "backbone_weights": self.weights}
 
 
 class ChannelAdapter(nn.Module):

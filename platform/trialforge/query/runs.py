@@ -10,8 +10,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from trialforge.errors import NotFoundError
-from trialforge.tracking.history import metric_histories
-from trialforge.tracking.mlflow import (
+from trialforge.query.history import metric_histories
+from trialforge.tracking.tags import (
     BEST_CHECKPOINT_DIR,
     TAG_BEST_EPOCH,
     TAG_KIND,

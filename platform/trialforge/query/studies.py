@@ -17,7 +17,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from trialforge.catalog import catalog_exists
-from trialforge.tracking.mlflow import TAG_TRIAL
+from trialforge.tracking.tags import TAG_TRIAL
 
 
 @dataclass

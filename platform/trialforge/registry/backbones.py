@@ -10,7 +10,6 @@ from __future__ import annotations
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,11 @@ import torch
 
 from trialforge.errors import NotFoundError, SpecError
 from trialforge.home import sqlite_file
+from trialforge.models.backbones import Backbone
 from trialforge.spec import Choice, SweepSpec, TransferConfig
 
 SCRATCH = "scratch"
 TAG_BACKBONE = "trialforge.backbone"
-
-
-@dataclass(frozen=True)
-class Backbone:
-    """A resolved backbone: its architecture (None: the spec's own CNN), its feature
-    weights (None: untrained) and the tags that record where they came from."""
-
-    source: str
-    architecture: dict[str, Any] | None = None
-    weights: dict[str, torch.Tensor] | None = None
-    lineage: dict[str, str] = field(default_factory=dict)
-
-    def builder_args(self) -> dict[str, Any]:
-        return {"backbone_arch": self.architecture, "backbone_weights": self.weights}
 
 
 def backbone_sources(spec: SweepSpec) -> list[str]:
@@ -65,7 +51,7 @@ def resolve_backbone(source: str, tracking_uri: str) -> Backbone:
 
 
 def _from_registry(source: str, tracking_uri: str) -> Backbone:
-    from trialforge.registry.models import load_version
+    from trialforge.registry.versions import load_version
 
     store = sqlite_file(tracking_uri)
     if store is not None and not store.exists():  # reading would create an empty store

@@ -10,7 +10,8 @@ from trialforge.data import FILE_DATASETS
 from trialforge.data.dataset import Dataset
 from trialforge.errors import SpecError
 from trialforge.home import Home
-from trialforge.registry.backbones import Backbone, backbone_sources, resolve_backbones
+from trialforge.models.backbones import Backbone
+from trialforge.registry.backbones import backbone_sources, resolve_backbones
 from trialforge.spec import SweepSpec
 from trialforge.tasks import check_metric
 from trialforge.tracking import SweepTracker, TrackingTarget
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     import torch
 
     from trialforge.catalog import Catalog
-    from trialforge.search.sweep import Phases
+    from trialforge.search.phases import Phases
 
 
 class Prepared:
@@ -69,10 +70,9 @@ class Prepared:
             self.judge = _gan_judge(spec, self.dataset, home)
         self._inputs_ready = True
 
-    def context(
-        self, spec: SweepSpec, target: TrackingTarget | None, home: Home
-    ) -> TrialContext:
-        return TrialContext(spec=spec, tracking=target, storage_path=home.ray_results,
+    def context(self, spec: SweepSpec, home: Home) -> TrialContext:
+        """What every trial of the sweep shares (shipped once through Ray's object store)."""
+        return TrialContext(spec=spec, storage_path=home.ray_results,
                             dataset=self.dataset, backbones=self.backbones or {},
                             judge=self.judge)
 

@@ -1,115 +1,42 @@
-"""Watches a sweep's trials from the driver: progress, and how each trial ended.
+"""Watches a sweep's trials from the driver: what Tune hands it becomes each trial's record.
 
-A Tune callback, so it sees what no trial can see of itself: being stopped by the scheduler,
-or dying with its worker. It ends each trial's MLflow run with the right state.
+A Tune callback, so it sees every report of every trial and what no trial can see of itself:
+being stopped by the scheduler, or dying with its worker. From that it keeps the progress,
+scores each trial (`train.contract`: its best epoch), hands every start, epoch and end to the
+`TrialRecorder` (MLflow) and every end to the catalog, and stops the sweep when its first
+`fail_fast` trials fail with the same code error.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.result import AUTO_RESULT_KEYS
 from ray.tune.stopper import Stopper
 
-from trialforge.tracking import SweepTracker, TrackingTarget
-from trialforge.train.failures import (
-    CODE_ERROR,
-    DIVERGED,
-    ERROR_KEY,
-    FAILURE_KEY,
-    failure_kind_of_error,
-)
-from trialforge.train.session import RUN_ID_KEY, STATE_KEY
+from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
+from trialforge.tracking import TrialRecorder
+from trialforge.tracking.tags import TAG_NODE
+from trialforge.train.contract import BestEpoch, Report, TrialState, improves, trial_outcome
+from trialforge.train.failures import CODE_ERROR, DIVERGED, failure_kind_of_error
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class BestTrial:
-    """The best epoch of the sweep so far: its value, trial, MLflow run and knobs."""
-
-    value: float
-    trial: str
-    run_id: str | None
-    params: dict[str, Any]
-    epoch: int = 0
-    trial_id: str = ""
-
-
-@dataclass
-class Progress:
-    """Counts of a running sweep, for a live progress line."""
-
-    total: int
-    metric: str
-    mode: str
-    max_epochs: int
-    running: set[str] = field(default_factory=set)
-    completed: int = 0
-    stopped_early: int = 0
-    diverged: int = 0
-    failed: int = 0
-    epochs: int = 0
-    best: BestTrial | None = None
-
-    @property
-    def done(self) -> int:
-        return self.completed + self.stopped_early + self.diverged + self.failed
-
-    def offer(
-        self,
-        value: Any,
-        trial: str,
-        run_id: str | None = None,
-        params: dict[str, Any] | None = None,
-        epoch: int = 0,
-        trial_id: str = "",
-    ) -> None:
-        """Keep this epoch's result if it is the best of the sweep so far."""
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return
-        best = self.best.value if self.best else None
-        if best is None or (value > best if self.mode == "max" else value < best):
-            self.best = BestTrial(float(value), trial, run_id, dict(params or {}), epoch,
-                                  trial_id)
-
-    def line(self) -> str:
-        best = "-" if self.best is None else f"{self.best.value:.4f} ({self.best.trial})"
-        parts = [f"trials {self.done}/{self.total} done", f"{len(self.running)} running"]
-        if self.stopped_early:
-            parts.append(f"{self.stopped_early} stopped early")
-        if self.diverged:
-            parts.append(f"{self.diverged} diverged")
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        parts.append(f"epochs {self.epochs}")
-        parts.append(f"best {self.metric} {best}")
-        return " | ".join(parts)
-
-
-# What a resumed sweep's progress takes over from before: the counts and the best trial.
-_SAVED_COUNTS = ("completed", "stopped_early", "diverged", "failed", "epochs", "best")
-
-
-def trial_outcome(last_result: dict[str, Any] | None) -> str:
-    """How a trial that ended without an error ended: completed, diverged, failed (a code
-    error or OOM it reported itself) or stopped_early.
-
-    The loop's last report says "completed", "diverged" or "failed"; a trial the scheduler
-    stopped has a last report that still says "running".
-    """
-    state = (last_result or {}).get(STATE_KEY)
-    return state if state in ("completed", "diverged", "failed") else "stopped_early"
+# Keys of a result that are not the trial's metrics: Tune's own, the contract's, Train's.
+_NOT_METRICS = {*AUTO_RESULT_KEYS, *(key.value for key in Report), "trial_id", "done",
+                "checkpoint_path"}
+# Describes a trial to MLflow from its sampled config: its params, and tags (lineage).
+Describe = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
 
 
 @dataclass(frozen=True)
 class TrialEnd:
-    """How one trial ended, as the catalog records it."""
+    """How one trial ended, as the catalog records it; `value` is its score."""
 
     trial_id: str
     run_id: str | None
@@ -120,104 +47,175 @@ class TrialEnd:
     value: float | None
 
 
+@dataclass
+class TrialLedger:
+    """What the driver knows of one trial: its name, sampled knobs, best epoch, last node."""
+
+    name: str
+    config: dict[str, Any]
+    best: BestEpoch
+    node: str = ""
+    epochs: int = 0
+    state: str = TrialState.RUNNING.value
+    reason: str | None = None
+
+
 class TrialMonitor(Callback):
-    """Ends each trial's MLflow run with its state and keeps the sweep's progress; stops the
-    sweep (`stop_error`) when its first `fail_fast` trials fail with the same code error."""
+    """Records each trial from Tune's events (see the module's docstring)."""
 
     def __init__(
         self,
         progress: Progress,
-        tracker: SweepTracker | None,
-        target: TrackingTarget | None,
+        recorder: TrialRecorder | None = None,
+        describe: Describe | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_trial_end: Callable[[TrialEnd], None] | None = None,
         fail_fast: int = 0,
     ) -> None:
         self.progress = progress
-        self.tracker = tracker
-        self.target = target
+        self.recorder = recorder
+        self.describe = describe or (lambda config: (dict(config), {}))
         self.on_progress = on_progress
         self.on_trial_end = on_trial_end
         self.fail_fast = fail_fast
-        self.outcomes: dict[str, tuple[str, str | None]] = {}  # trial id -> (state, reason)
+        self.trials: dict[str, TrialLedger] = {}
         self.first_errors: list[str | None] = []  # code errors of the first trials to end
         self.stop_error: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        # Tune pickles callbacks with its experiment state; the live views stay behind.
-        return {**self.__dict__, "on_progress": None, "on_trial_end": None}
+        # Tune pickles callbacks with its experiment state; the live writers stay behind.
+        return {**self.__dict__, "recorder": None, "describe": None, "on_progress": None,
+                "on_trial_end": None}
 
     def get_state(self) -> dict[str, Any]:
-        # Saved in Tune's experiment checkpoint: a resumed sweep counts (and knows the best
-        # of) the trials that ended before its driver died.
-        return {"progress": {key: getattr(self.progress, key) for key in _SAVED_COUNTS},
-                "outcomes": dict(self.outcomes), "first_errors": list(self.first_errors)}
+        # Saved in Tune's experiment checkpoint: a resumed sweep counts (and scores) the
+        # trials that ended before its driver died.
+        return {"progress": {key: getattr(self.progress, key) for key in SAVED_COUNTS},
+                "trials": dict(self.trials), "first_errors": list(self.first_errors)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         for key, value in state["progress"].items():
             setattr(self.progress, key, value)
-        self.outcomes.update(state["outcomes"])
+        self.trials.update(state["trials"])
         self.first_errors = list(state.get("first_errors", []))
 
+    @property
+    def outcomes(self) -> dict[str, tuple[str, str | None]]:
+        """Trial id -> (state, reason) of every trial that ended."""
+        return {trial_id: (ledger.state, ledger.reason) for trial_id, ledger
+                in self.trials.items() if ledger.state != TrialState.RUNNING.value}
+
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self.progress.running.add(trial.trial_id)
-        self._emit()
+        ledger = self.trials.get(trial.trial_id)
+        if ledger is None:
+            params, tags = self.describe(trial.config)
+            ledger = self.trials[trial.trial_id] = TrialLedger(
+                str(trial), dict(trial.config), BestEpoch(self.progress.metric,
+                                                           self.progress.mode))
+            if self.recorder is not None:
+                self.recorder.opened(trial.trial_id, ledger.name, params, tags)
+        elif self.recorder is not None:  # restored by a resume, or retried: open it again
+            params, tags = self.describe(trial.config)
+            self.recorder.opened(trial.trial_id, ledger.name, params, tags)
+        self._emit(trials)
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        if result.get(STATE_KEY) == "failed":
+        if result.get(Report.STATE.value) == TrialState.FAILED.value:
             return  # not an epoch: the failure a trial reported (see on_trial_complete)
+        ledger = self.trials[trial.trial_id]
+        epoch = int(result.get(Report.EPOCH.value, 0))
+        ledger.epochs = max(ledger.epochs, epoch)
+        ledger.best.offer(result, checkpoint_location(trial, result))
         self.progress.epochs += 1
-        self.progress.offer(
-            result.get(self.progress.metric), str(trial), result.get(RUN_ID_KEY), trial.config,
-            int(result.get("epoch", 0)), trial.trial_id,
-        )
-        self._emit()
+        self.progress.offer(result.get(self.progress.metric), ledger.name, trial.config,
+                            epoch, trial.trial_id)
+        if self.recorder is not None:
+            self.recorder.epoch(trial.trial_id, epoch, trial_metrics(result))
+            node = str(result.get(Report.NODE.value) or "")
+            if node and node != ledger.node:
+                self.recorder.tag(trial.trial_id, {TAG_NODE: node})
+        ledger.node = str(result.get(Report.NODE.value) or ledger.node)
+        self._emit(trials)
 
     def on_trial_complete(
         self, iteration: int, trials: list[Any], trial: Any, **info: Any
     ) -> None:
         last = trial.last_result or {}
         state = trial_outcome(last)
-        if state == "failed":
-            self._end(trial, state, last.get(FAILURE_KEY), last.get(ERROR_KEY))
+        if state == TrialState.FAILED:
+            self._end(trial, trials, state, last.get(Report.FAILURE.value),
+                      last.get(Report.ERROR.value))
         else:
-            # A trial that ran to its end (or diverged) recorded that itself, in its last
-            # report; the driver alone sees that the scheduler stopped one.
-            self._end(trial, state, DIVERGED if state == "diverged" else None,
-                      write=state == "stopped_early")
+            self._end(trial, trials, state, DIVERGED if state == TrialState.DIVERGED else None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         summary, text = _error_summary(trial)
-        self._end(trial, "failed", failure_kind_of_error(text), summary)
+        self._end(trial, trials, TrialState.FAILED, failure_kind_of_error(text), summary)
 
-    def _end(self, trial: Any, state: str, failure: str | None, reason: str | None = None,
-             write: bool = True) -> None:
-        self.progress.running.discard(trial.trial_id)
-        self.outcomes[trial.trial_id] = (state, reason)
-        setattr(self.progress, state, getattr(self.progress, state) + 1)
-        last = trial.last_result or {}
-        run_id = last.get(RUN_ID_KEY)
-        if self.tracker is not None and self.target is not None:
-            run_id = run_id or self.tracker.trial_run_id(self.target, trial.trial_id)
-            if write and run_id:
-                self.tracker.end_trial(run_id, state, _with_kind(failure, reason), failure)
-        if state == "failed":
+    def interrupt_open_trials(self, reason: str) -> None:
+        """End every trial still running as interrupted (the sweep ends without them)."""
+        for trial_id, ledger in self.trials.items():
+            if ledger.state == TrialState.RUNNING.value:
+                self._record_end(trial_id, ledger, TrialState.INTERRUPTED, None, reason)
+
+    def _end(self, trial: Any, trials: list[Any], state: TrialState, failure: str | None,
+             reason: str | None = None) -> None:
+        ledger = self.trials.setdefault(trial.trial_id, TrialLedger(
+            str(trial), dict(trial.config), BestEpoch(self.progress.metric, self.progress.mode)))
+        if ledger.state != TrialState.RUNNING.value:
+            return  # told twice (a restored trial that had ended)
+        setattr(self.progress, state.value, getattr(self.progress, state.value) + 1)
+        if state == TrialState.FAILED:
             logger.warning("trial %s failed (%s): %s", trial, failure, reason)
         if len(self.first_errors) < self.fail_fast:
             self.first_errors.append(reason if failure == CODE_ERROR else None)
             if (len(self.first_errors) == self.fail_fast and self.first_errors[0]
                     and len(set(self.first_errors)) == 1):
                 self.stop_error = self.first_errors[0]
-        if self.on_trial_end is not None:
-            value = last.get(self.progress.metric)
-            self.on_trial_end(TrialEnd(
-                trial.trial_id, run_id, state, failure, reason, int(last.get("epoch", 0)),
-                float(value) if isinstance(value, (int, float)) else None))
-        self._emit()
+        self._record_end(trial.trial_id, ledger, state, failure, reason)
+        self._emit(trials, ended=trial.trial_id)
 
-    def _emit(self) -> None:
+    def _record_end(self, trial_id: str, ledger: TrialLedger, state: TrialState,
+                    failure: str | None, reason: str | None) -> None:
+        ledger.state, ledger.reason = state.value, reason
+        if self.recorder is not None:
+            self.recorder.ended(trial_id, state.value, _with_kind(failure, reason), failure,
+                                ledger.best.epoch, ledger.best.value, ledger.best.checkpoint)
+        if self.on_trial_end is not None:
+            run_id = self.recorder.run_id(trial_id) if self.recorder is not None else None
+            self.on_trial_end(TrialEnd(trial_id, run_id, state.value, failure, reason,
+                                       ledger.epochs, ledger.best.value))
+
+    def champion(self) -> BestTrial | None:
+        """The best-scored trial that ran its whole budget (completed); if none did, the
+        best-scored of any (see `train.contract`). Ties go to the trial that started first."""
+        ranked = [(trial_id, ledger) for trial_id, ledger in self.trials.items()
+                  if ledger.best.value is not None]
+        completed = [(t, ledger) for t, ledger in ranked
+                     if ledger.state == TrialState.COMPLETED.value]
+        best: tuple[str, TrialLedger] | None = None
+        for trial_id, ledger in completed or ranked:
+            if best is None or improves(ledger.best.value, best[1].best.value,
+                                        self.progress.mode):
+                best = (trial_id, ledger)
+        return self.best_trial(best[0]) if best is not None else None
+
+    def best_trial(self, trial_id: str) -> BestTrial | None:
+        """The score of `trial_id` as a `BestTrial` (None if it has none)."""
+        ledger = self.trials.get(trial_id)
+        if ledger is None or ledger.best.value is None:
+            return None
+        run_id = self.recorder.run_id(trial_id) if self.recorder is not None else None
+        return BestTrial(ledger.best.value, ledger.name, run_id, dict(ledger.config),
+                         ledger.best.epoch, trial_id)
+
+    def _emit(self, trials: list[Any], ended: str | None = None) -> None:
+        # Counted from Tune's own trial states: reused actors start trials without a start
+        # event of their own.
+        self.progress.running = sum(1 for t in trials
+                                    if t.status == "RUNNING" and t.trial_id != ended)
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
@@ -233,6 +231,26 @@ class FailFast(Stopper):
 
     def stop_all(self) -> bool:
         return self.monitor.stop_error is not None
+
+
+def trial_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The metrics a trial reported, without Tune's bookkeeping (nor `epoch`, the step)."""
+    return {key: float(value) for key, value in result.items()
+            if key not in _NOT_METRICS and isinstance(value, (int, float))
+            and not isinstance(value, bool)}
+
+
+def checkpoint_location(trial: Any, result: dict[str, Any]) -> str | None:
+    """Where the checkpoint of `result` is kept: a path, or a URI on remote storage."""
+    storage = trial.storage
+    if result.get("checkpoint_path"):  # a TorchTrainer's, in Train's storage
+        path = str(result["checkpoint_path"])
+    elif result.get("checkpoint_dir_name"):
+        path = f"{storage.trial_fs_path}/{result['checkpoint_dir_name']}"
+    else:
+        return None
+    scheme = storage.storage_filesystem.type_name
+    return path if scheme == "local" else f"{scheme}://{path}"
 
 
 def _with_kind(failure: str | None, reason: str | None) -> str | None:

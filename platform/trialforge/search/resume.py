@@ -2,9 +2,10 @@
 
 Tune restores its experiment (unfinished trials go on from their last checkpoints, with the
 same trial ids), the searcher (Optuna's study, its zombie trials failed) and the callbacks'
-state (progress, and ASHA's rungs through `SchedulerMemory`). Each resumed trial finds its
-MLflow run by its trial id and goes on logging there, skipping the epochs it has; the sweep's
-parent run and catalog row are reopened, then closed as a new sweep's are.
+state (progress and each trial's score, and ASHA's rungs through `SchedulerMemory`). The
+driver first sends what the dead one's journal still owed MLflow; each resumed trial's run
+is found by its trial id and goes on there, skipping the epochs it has; the sweep's parent
+run and catalog row are reopened, then closed as a new sweep's are.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from trialforge.errors import NotFoundError, TrialforgeError
 from trialforge.home import Home, resolve_home
 from trialforge.search.inputs import Prepared
 from trialforge.search.liveness import process_alive, this_process
-from trialforge.search.monitor import Progress
-from trialforge.search.sweep import Phases, SweepResult, SweepRun, drive_sweep
+from trialforge.search.phases import Phases
+from trialforge.search.progress import Progress
+from trialforge.search.sweep import SweepResult, SweepRun, drive_sweep
 from trialforge.spec import parse_spec
 from trialforge.tracking import TrackingTarget
-from trialforge.train.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint
+from trialforge.train.contract import CHECKPOINT_FILE, CheckpointError, load_checkpoint
 
 logger = logging.getLogger(__name__)
 

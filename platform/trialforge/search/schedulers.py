@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune import Callback
@@ -27,20 +28,20 @@ def build_scheduler(config: SchedulerConfig, max_epochs: int) -> TrialScheduler:
     grace = min(config.grace_period, max_epochs)
     if grace < config.grace_period:
         logger.info("grace_period %d > epochs %d: using %d", config.grace_period, max_epochs, grace)
-    if config.type == "asha":
-        return ASHAScheduler(
-            time_attr=TIME_ATTR,
-            max_t=max_epochs,
-            grace_period=grace,
-            reduction_factor=config.reduction_factor,
-        )
-    if config.type == "hyperband":
-        return HyperBandScheduler(
-            time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=config.reduction_factor
-        )
-    if config.type == "median":
-        return MedianStoppingRule(time_attr=TIME_ATTR, grace_period=grace, min_samples_required=3)
-    return FIFOScheduler()
+    return SCHEDULERS[config.type](config, max_epochs, grace)
+
+
+#: `search.scheduler.type` -> the scheduler, from its config, the epochs and the grace period.
+SCHEDULERS: dict[str, Callable[[SchedulerConfig, int, int], TrialScheduler]] = {
+    "asha": lambda config, max_epochs, grace: ASHAScheduler(
+        time_attr=TIME_ATTR, max_t=max_epochs, grace_period=grace,
+        reduction_factor=config.reduction_factor),
+    "hyperband": lambda config, max_epochs, grace: HyperBandScheduler(
+        time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=config.reduction_factor),
+    "median": lambda config, max_epochs, grace: MedianStoppingRule(
+        time_attr=TIME_ATTR, grace_period=grace, min_samples_required=3),
+    "fifo": lambda config, max_epochs, grace: FIFOScheduler(),
+}
 
 
 class SchedulerMemory(Callback):

@@ -9,17 +9,26 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from trialforge.tracking.mlflow import TAG_TRIAL
+from trialforge.tracking.tags import TAG_TRIAL
+from trialforge.train.contract import BestEpoch, Report, trial_outcome
+from trialforge.train.contract import TrialState as Outcome
 
 
 class OptunaSearcher(OptunaSearch):
-    """Ray's `OptunaSearch`, telling Optuna a diverged trial (non-finite objective) FAILED.
+    """Ray's `OptunaSearch`, told each trial by trialforge's scoring rule (`train.contract`).
 
-    Ray passes the NaN on; Optuna refuses it, Ray swallows the error, and the trial stays
-    RUNNING in the study forever. As FAIL, TPE leaves it out of its model. Also keeps
-    per-epoch values out of the study (see `on_trial_result`) and records the Tune trial id
-    on each Optuna trial.
+    - every epoch's objective is an intermediate value (step = epoch), as Optuna's own
+      pruners would see it;
+    - a trial that ran its budget is COMPLETE with its best epoch's values, one the scheduler
+      stopped is PRUNED, and one that diverged or failed is FAIL (Ray would pass a NaN on,
+      which Optuna refuses, leaving the trial RUNNING forever);
+    - each Optuna trial carries the Tune trial id, the MLflow run's tag, as an attribute.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bests: dict[str, BestEpoch] = {}  # trial id -> its best epoch so far
+        self._steps: dict[str, int] = {}  # trial id -> its last intermediate value's step
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         new = trial_id not in self._ot_trials
@@ -40,18 +49,48 @@ class OptunaSearcher(OptunaSearch):
             if trial.number not in known:
                 study.tell(trial.number, state=TrialState.FAIL)
 
+    @property
+    def _objectives(self) -> list[str]:
+        return list(self.metric) if isinstance(self.metric, list) else [str(self.metric)]
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        # Per-epoch values stay out of the study: learning curves live in MLflow, TPE does not
-        # read them, and ASHA (not Optuna's pruner) stops trials. One SQL write less an epoch.
-        return None
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        first = self._objectives[0]
+        self._bests.setdefault(trial_id, BestEpoch(first, self._directions()[0])).offer(result)
+        epoch, value = int(result.get(Report.EPOCH.value, 0)), result.get(first, math.nan)
+        # Optuna takes intermediate values of one objective only, each step once (a resumed
+        # trial reports some epochs again).
+        if len(self._objectives) == 1 and _finite(value) and epoch > self._steps.get(trial_id, 0):
+            self._ot_trials[trial_id].report(float(value), step=epoch)
+            self._steps[trial_id] = epoch
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        if result is not None and not all(_finite(result.get(str(m))) for m in metrics):
-            result, error = None, True
-        super().on_trial_complete(trial_id, result=result, error=error)
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        if result is not None and result.get(Report.STATE.value) != Outcome.FAILED.value:
+            # The scheduler's stopping result reaches the searcher only here.
+            self.on_trial_result(trial_id, result)
+        outcome = Outcome.FAILED if error else trial_outcome(result)
+        best = self._bests.get(trial_id)
+        values: list[float] | None = None
+        if outcome == Outcome.COMPLETED and best is not None and best.value is not None:
+            values = [best.metrics.get(metric, float("nan")) for metric in self._objectives]
+        if outcome == Outcome.COMPLETED and (values is None or not all(map(_finite, values))):
+            outcome = Outcome.FAILED  # no finite score: nothing for the sampler to learn from
+        state = {Outcome.COMPLETED: TrialState.COMPLETE,
+                 Outcome.STOPPED_EARLY: TrialState.PRUNED}.get(outcome, TrialState.FAIL)
+        study = self._ot_study
+        assert study is not None
+        study.tell(self._ot_trials[trial_id],
+                   values if state == TrialState.COMPLETE else None, state=state)
+        self._completed_trials.add(trial_id)
+
+    def _directions(self) -> list[str]:
+        modes = self.mode if isinstance(self.mode, list) else [self.mode]
+        return [str(mode) for mode in modes]
 
 
 def fail_running_trials(storage: optuna.storages.BaseStorage, study_name: str) -> int:
@@ -61,6 +100,17 @@ def fail_running_trials(storage: optuna.storages.BaseStorage, study_name: str) -
     for trial in running:
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     return len(running)
+
+
+def optuna_champion(storage: optuna.storages.BaseStorage, study_name: str) -> str | None:
+    """The Tune trial id of the study's best trial (None if no trial completed)."""
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    try:
+        best = study.best_trial
+    except ValueError:  # no COMPLETE trial
+        return None
+    trial_id = best.user_attrs.get(TAG_TRIAL)
+    return str(trial_id) if trial_id is not None else None
 
 
 def pareto_front(

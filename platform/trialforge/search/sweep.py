@@ -8,18 +8,16 @@ no catalog row stays `running` and no MLflow run stays RUNNING after `run_sweep`
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from mlflow.tracking import MlflowClient
-from ray import tune
 
 from trialforge.catalog import (
     Catalog,
@@ -34,13 +32,16 @@ from trialforge.home import Home, resolve_home, sqlite_file
 from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.inputs import Prepared, reads_user_inputs
 from trialforge.search.liveness import this_process
-from trialforge.search.monitor import BestTrial, Progress, TrialEnd, TrialMonitor
-from trialforge.search.reconcile import finish_trial_records, upload_missing_best_checkpoints
+from trialforge.search.monitor import TrialEnd, TrialMonitor
+from trialforge.search.phases import Phases
+from trialforge.search.progress import BestTrial, Progress
 from trialforge.search.runtime import connect_ray
-from trialforge.search.searcher import fail_running_trials, pareto_front
+from trialforge.search.searcher import fail_running_trials, optuna_champion, pareto_front
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
-from trialforge.tracking import SweepTracker, TrackingTarget, TrackingUnavailableError
+from trialforge.tracking import TrackingTarget, TrackingUnavailableError, TrialRecorder
+from trialforge.train.contract import TrialState
+from trialforge.train.trial import TrialContext
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +153,8 @@ def drive_sweep(
         total=spec.search.trials, metric=spec.search.objective, mode=spec.search.direction,
         max_epochs=spec.train.epochs,
     )
-    tracker: SweepTracker | None = None
-    target: TrackingTarget | None = None
     monitor: TrialMonitor | None = None
+    recorder: TrialRecorder | None = None
     owns_ray = False
     try:
         # MLflow's store and the data are made ready while Ray starts (which mostly waits on
@@ -167,34 +167,33 @@ def drive_sweep(
                     owns_ray = connect_ray(spec)
             finally:
                 futures.wait([setup])
-                tracker, target = prepared.tracker, prepared.target
             setup.result()  # the set-up's own error, if Ray started
+        tracker, target = prepared.tracker, prepared.target
+        if target is not None:
+            recorder = TrialRecorder(target, home.root / "journals" / f"{sweep_id}.jsonl",
+                                     spec.search.objective)
+        context = prepared.context(spec, home)
         with phases("search"):
-            monitor = TrialMonitor(progress, tracker, target, on_progress,
-                                   on_trial_end=functools.partial(_record_trial, catalog,
-                                                                  sweep_id),
-                                   fail_fast=spec.search.fail_fast)
-            results = build_tuner(spec, home, sweep_id, run.experiment_path, monitor,
-                                  prepared.context(spec, target, home), resumed=run.resumed,
-                                  ).fit()
-            _close_open_trials(results, tracker, target, spec, home, sweep_id,
-                               monitor.outcomes, "the sweep ended with it running")
+            monitor = TrialMonitor(
+                progress, recorder, describe=functools.partial(_describe, context),
+                on_progress=on_progress,
+                on_trial_end=functools.partial(_record_trial, catalog, sweep_id),
+                fail_fast=spec.search.fail_fast)
+            build_tuner(spec, home, sweep_id, run.experiment_path, monitor, context,
+                        resumed=run.resumed).fit()
+            _close_open_trials(monitor, recorder, run, "the sweep ended with it running")
         if monitor.stop_error is not None:
             raise SweepFailedError(
                 f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
                 f"error: {monitor.stop_error}")
-        best = progress.best
+        best = _champion(monitor, spec, home, sweep_id)
         if best is None:
             raise SweepFailedError(_no_result_message(progress, monitor.outcomes))
-        if best.run_id is None and tracker is not None and target is not None:
-            # Its best epoch was reported while MLflow was away, before its run existed.
-            best = dataclasses.replace(best, run_id=tracker.trial_run_id(target, best.trial_id))
         front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
                  if spec.search.multi_objective and spec.search.space else None)
         model = None
         if tracker is not None and target is not None and spec.register.enabled and best.run_id:
             with phases("register"):
-                tracker.wait_for_best_checkpoint(best.run_id, best.epoch)
                 model = register_best_model(
                     tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
                     trial_run_id=best.run_id, spec=spec.with_params(best.params),
@@ -227,19 +226,19 @@ def drive_sweep(
     except BaseException as exc:
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
-        outcomes = monitor.outcomes if monitor is not None else {}
         try:
-            _close_open_trials(None, tracker, target, spec, home, sweep_id, outcomes,
-                               f"sweep {state.value}: {error}")
-            if tracker is not None and target is not None:
-                tracker.finish(target, state.value, {}, {}, error=error)
+            _close_open_trials(monitor, recorder, run, f"sweep {state.value}: {error}")
+            if prepared.tracker is not None and prepared.target is not None:
+                prepared.tracker.finish(prepared.target, state.value, {}, {}, error=error)
         except TrackingUnavailableError as lost:
-            # MLflow stayed away: its runs stay RUNNING (`sweep resume` closes them), and the
-            # catalog still records how the sweep ended.
+            # MLflow stayed away: its runs stay RUNNING, and what they lack waits in the
+            # journal (`sweep resume` sends it); the catalog still records how it ended.
             logger.error("%s", lost)
         catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
         raise
     finally:
+        if recorder is not None:
+            recorder.close()
         catalog.close()
         if owns_ray:
             import ray
@@ -247,45 +246,43 @@ def drive_sweep(
             ray.shutdown()
 
 
-class Phases(dict[str, float]):
-    """Seconds spent in each phase of a sweep (stores, ray, search, register)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._started = time.monotonic()
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        began = time.monotonic()
-        try:
-            yield
-        finally:
-            self[name] = self.get(name, 0.0) + time.monotonic() - began
-
-    def total(self) -> float:
-        return time.monotonic() - self._started
-
-
 def _close_open_trials(
-    results: tune.ResultGrid | None,
-    tracker: SweepTracker | None,
-    target: TrackingTarget | None,
-    spec: SweepSpec,
-    home: Home,
-    sweep_id: str,
-    outcomes: dict[str, tuple[str, str | None]],
-    reason: str,
+    monitor: TrialMonitor | None, recorder: TrialRecorder | None, run: SweepRun, reason: str
 ) -> None:
-    """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over."""
-    if tracker is not None and target is not None:
-        finish_trial_records(results, tracker, target, outcomes, spec.search.objective,
-                             spec.search.direction, reason)
-        if results is not None:
-            upload_missing_best_checkpoints(results, tracker, target, spec.search.objective,
-                                            spec.search.direction)
+    """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over; every write of
+    the trials' runs has arrived (or waits in the journal, if MLflow stayed away)."""
+    if monitor is not None:
+        monitor.interrupt_open_trials(reason)
+    if recorder is not None and run.prepared.tracker is not None:
+        recorder.flush()
+        # Runs of trials a dead driver started after Tune last saved: Tune never resumes them.
+        for trial_id in run.prepared.tracker.open_trial_runs(recorder.target):
+            recorder.ended(trial_id, TrialState.INTERRUPTED.value, reason, None, 0, None, None)
+        recorder.flush()
+        run.catalog.set_trial_runs(run.sweep_id, recorder.run_ids())
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
-        fail_running_trials(optuna_storage(home), study_name(sweep_id))
+        fail_running_trials(optuna_storage(run.home), study_name(run.sweep_id))
+
+
+def _champion(
+    monitor: TrialMonitor, spec: SweepSpec, home: Home, sweep_id: str
+) -> BestTrial | None:
+    """The trial whose checkpoint is registered: Optuna's best trial when Optuna scores the
+    sweep (one objective), else the monitor's by the same rule (`train.contract`)."""
+    if spec.search.space and not spec.search.multi_objective:
+        trial_id = optuna_champion(optuna_storage(home), study_name(sweep_id))
+        if trial_id is not None:
+            return monitor.best_trial(trial_id)
+    return monitor.champion()
+
+
+def _describe(
+    context: TrialContext, config: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A trial's MLflow params (its knobs and the spec's) and tags (its backbone's lineage)."""
+    spec = context.spec.with_params(config)
+    return spec.trial_params(config), context.lineage(spec)
 
 
 def _no_result_message(progress: Progress, outcomes: dict[str, tuple[str, str | None]]) -> str:
@@ -298,6 +295,7 @@ def _no_result_message(progress: Progress, outcomes: dict[str, tuple[str, str | 
 
 
 def _record_trial(catalog: Catalog, sweep_id: str, end: TrialEnd) -> None:
+    # The run id may not be known yet (MLflow is written behind): the sweep's end fills it.
     catalog.record_trial(TrialRecord(
         sweep_id=sweep_id, trial_id=end.trial_id, run_id=end.run_id, state=end.state,
         failure=end.failure, reason=end.reason, epochs=end.epochs, value=end.value,

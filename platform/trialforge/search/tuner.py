@@ -4,6 +4,7 @@ Tune's storage, failure and checkpoint settings; restored from its folder on res
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -109,15 +110,24 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    if spec.search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
+def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     # Few random start-up trials on small budgets, so TPE gets to model most of them;
     # the constant liar keeps concurrent trials from sampling the same point.
     startup = max(2, min(10, spec.search.trials // 3))
     return optuna.samplers.TPESampler(
         seed=spec.seed, n_startup_trials=startup, multivariate=True, constant_liar=True
     )
+
+
+#: `search.sampler` -> Optuna's sampler for the spec, seeded by `seed`.
+SAMPLERS: dict[str, Callable[[SweepSpec], optuna.samplers.BaseSampler]] = {
+    "tpe": _tpe,
+    "random": lambda spec: optuna.samplers.RandomSampler(seed=spec.seed),
+}
+
+
+def _sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+    return SAMPLERS[spec.search.sampler](spec)
 
 
 def optuna_storage(home: Home) -> optuna.storages.RDBStorage:

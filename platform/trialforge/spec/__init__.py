@@ -6,8 +6,7 @@ Search-space keys may be bare knob names (`lr`, `dropout`) or dotted paths (`tra
 they are stored as dotted paths, the one name a knob has in Optuna, Tune and MLflow.
 """
 
-from trialforge.spec.loading import apply_overrides, format_errors, load_spec, parse_spec
-from trialforge.spec.models import (
+from trialforge.spec.families import (
     Activation,
     CNNConfig,
     CustomModelConfig,
@@ -18,6 +17,7 @@ from trialforge.spec.models import (
     TransferConfig,
     WeightInit,
 )
+from trialforge.spec.loading import apply_overrides, format_errors, load_spec, parse_spec
 from trialforge.spec.sections import (
     DataConfig,
     RegisterConfig,

@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from trialforge.errors import SpecError
-from trialforge.spec.models import FAMILY_CONFIGS
+from trialforge.spec.families import FAMILY_CONFIGS
 from trialforge.spec.space import DISTRIBUTIONS
 from trialforge.spec.sweep import SweepSpec
 
@@ -31,7 +31,8 @@ def load_spec(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"spec {path} is not valid YAML{where}: {problem}") from None
     if raw is None:
-        raw = {}
+        raise SpecError(f"spec {path} is empty: write at least 'name: my-sweep' (trialforge "
+                        "init writes an example to start from)")
     if not isinstance(raw, dict):
         raise SpecError(f"spec {path}: the top level must be a mapping like 'name: my-sweep'")
     return parse_spec(raw, overrides, source=str(path))
@@ -80,7 +81,10 @@ def format_errors(exc: ValidationError) -> str:
     for error in exc.errors():
         loc = _readable_loc(error["loc"], error["type"])
         msg = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "unknown_family":
+        if error["type"] == "unknown_family" and not isinstance(error["input"], dict):
+            loc = loc.removesuffix(".family")
+            msg = f"write a mapping like {{family: cnn}} (got {error['input']!r})"
+        elif error["type"] == "unknown_family":
             msg = f"{error['input'].get('family')!r}: {msg}"
         elif error["type"] not in ("value_error", "missing", "unknown_distribution"):
             msg = f"{msg} (got {error['input']!r})"

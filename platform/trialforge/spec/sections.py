@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from trialforge.data import FILE_DATASETS
+from trialforge.data.names import FILE_DATASETS
 from trialforge.spec.section import Section
 from trialforge.spec.space import ParamSpace
 from trialforge.tasks import DEFAULT_METRIC, Mode, Task, check_metric, task_metrics

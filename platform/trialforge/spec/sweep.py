@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from trialforge.data import DATASET_LAYOUTS, DATASET_TASKS
+from trialforge.data.names import DATASET_LAYOUTS, DATASET_TASKS
 from trialforge.models import INPUT_LAYOUT
-from trialforge.spec.models import CNNConfig, CustomModelConfig, ModelConfig
+from trialforge.spec.families import CNNConfig, CustomModelConfig, ModelConfig
 from trialforge.spec.section import Section
 from trialforge.spec.sections import DataConfig, RegisterConfig, SearchConfig, TrainConfig
 from trialforge.spec.space import Choice, ParamSpace, candidate_values

@@ -1,7 +1,11 @@
-"""MLflow tracking: the only package that talks to MLflow's tracking API (runs, metrics)."""
+"""MLflow tracking: the only package that talks to MLflow's tracking API (runs, metrics).
 
-from trialforge.tracking.mlflow import SweepTracker, TrackingTarget
+The sweep's driver is its only user: `SweepTracker` for the parent run, `TrialRecorder` for
+every trial's run. Trials never import it.
+"""
+
 from trialforge.tracking.outage import TrackingUnavailableError
-from trialforge.tracking.trial_run import TrialRun
+from trialforge.tracking.recorder import TrialRecorder
+from trialforge.tracking.sweep_runs import SweepTracker, TrackingTarget
 
-__all__ = ["SweepTracker", "TrackingTarget", "TrackingUnavailableError", "TrialRun"]
+__all__ = ["SweepTracker", "TrackingTarget", "TrackingUnavailableError", "TrialRecorder"]

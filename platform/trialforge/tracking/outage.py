@@ -3,7 +3,8 @@
 MLflow's HTTP client retries a failing request itself for about four minutes (backoff up to
 120 s between tries), blocking its caller. So every write first asks the server's `/health`
 (one short request, no retries): while it does not answer, nothing is sent and the caller
-decides whether to wait (the driver, `Patience`) or to queue and go on (a trial, `Courier`).
+decides whether to wait (`Patience`, for the parent run) or to queue and go on (the trials'
+runs, `recorder.TrialRecorder`).
 """
 
 from __future__ import annotations
@@ -104,22 +105,16 @@ class Patience:
         self._why = ""
         self._lock = threading.Lock()
 
-    def call(self, what: str, send: Callable[[], T],
-             resync: Callable[[], None] | None = None) -> T:
-        """`send()`, retried until MLflow answers; `resync()` first on each retry (a request
-        whose answer was lost may have been applied: see what the server has)."""
-        retry = False
+    def call(self, what: str, send: Callable[[], T]) -> T:
+        """`send()`, retried until MLflow answers (each write is safe to repeat)."""
         while True:
             self._await_server(what)
             try:
-                if retry and resync is not None:
-                    resync()
                 result = send()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 self._note_down(what, exc)
-                retry = True
                 time.sleep(self.retry_s)
                 continue
             self._note_up()

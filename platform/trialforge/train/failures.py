@@ -21,14 +21,12 @@ from typing import Any
 
 import torch
 
+from trialforge.train.contract import Report
+
 DIVERGED = "diverged"
 OUT_OF_MEMORY = "oom"
 WORKER_LOST = "worker_lost"
 CODE_ERROR = "code_error"
-
-# In a failed trial's last report: its kind of failure and the exception.
-FAILURE_KEY = "trial_failure"
-ERROR_KEY = "trial_error"
 
 # Ray's errors for a process, actor or node that is gone (by name: they are read back from a
 # trial's error file too).
@@ -68,4 +66,5 @@ def describe(exc: BaseException) -> str:
 
 def failure_report(exc: BaseException, epoch: int) -> dict[str, Any]:
     """The last report of a trial that failed by itself with `exc`."""
-    return {"epoch": epoch, FAILURE_KEY: failure_kind(exc), ERROR_KEY: describe(exc)}
+    return {Report.EPOCH.value: epoch, Report.FAILURE.value: failure_kind(exc),
+            Report.ERROR.value: describe(exc)}

@@ -20,7 +20,7 @@ from torch import nn
 
 from trialforge.models.gan import build_gan
 from trialforge.spec import GANConfig
-from trialforge.train.checkpoint import FINAL_KEY
+from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import parameter_count
 from trialforge.train.judge import fit_judge, frechet_distance, judge_features, judge_from_state
 from trialforge.train.loop import epoch_batches, report_restored_end, unwrap
@@ -97,23 +97,24 @@ def gan_loop(
             return
         metrics.update(val_fid=val_fid, latency_us=latency_us,
                        epoch_seconds=time.perf_counter() - started)
-        checkpoint = {
+        checkpoint: TrialCheckpoint = {
             "model": unwrap(gen).state_dict(),  # the generator: what a GAN sweep registers
             "discriminator": unwrap(disc).state_dict(),
             "g_optimizer": g_optimizer.state_dict(),
             "d_optimizer": d_optimizer.state_dict(),
             "epoch": epoch,
-            # With the spec, enough to rebuild both nets (registry.models).
+            # With the spec, enough to rebuild both nets (registry.versions).
             "input_shape": list(image_shape),
             "num_classes": 0,
             "example_shape": [config.latent_dim],  # a generator takes noise
             "latent_dim": config.latent_dim,
         }
         final = epoch == spec.train.epochs
-        checkpoint[FINAL_KEY] = metrics if final else None
+        checkpoint["final_metrics"] = metrics if final else None
         # Drawn on the reporter thread, for a best epoch only.
         grid = functools.partial(sample_grid, fakes[: GRID_SIDE**2])
-        session.report(metrics, checkpoint, state="completed" if final else "running",
+        session.report(metrics, checkpoint,
+                       state=TrialState.COMPLETED if final else TrialState.RUNNING,
                        images={"samples": grid})
 
 
@@ -226,7 +227,7 @@ def _report_diverged(session: TrialSession, metrics: dict[str, float], started: 
     session.report(
         {"val_fid": nan, "latency_us": nan, **metrics,
          "epoch_seconds": time.perf_counter() - started},
-        state="diverged",
+        state=TrialState.DIVERGED,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -20,7 +20,7 @@ from torch import nn
 from trialforge.data import DATASET_LAYOUTS, load_dataset
 from trialforge.models import build_model, input_layout
 from trialforge.tasks import task_metrics
-from trialforge.train.checkpoint import FINAL_KEY
+from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
 from trialforge.train.figures import confusion_image
 
@@ -28,6 +28,24 @@ if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
     from trialforge.spec import SweepSpec, TrainConfig
     from trialforge.train.session import TrialSession
+
+
+#: `train.optimizer` -> the optimizer over parameter groups; `weight_decay` is the L2 penalty.
+OPTIMIZERS: dict[str, Callable[[list[dict[str, Any]], TrainConfig], torch.optim.Optimizer]] = {
+    "adam": lambda groups, t: torch.optim.Adam(groups, lr=t.lr, weight_decay=t.weight_decay),
+    "adamw": lambda groups, t: torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay),
+    "sgd": lambda groups, t: torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum,
+                                             weight_decay=t.weight_decay),
+}
+LRSchedule = Callable[[torch.optim.Optimizer, "TrainConfig"],
+                      torch.optim.lr_scheduler.LRScheduler]
+#: `train.lr_schedule` -> the schedule (None: a constant rate).
+LR_SCHEDULES: dict[str, LRSchedule | None] = {
+    "none": None,
+    "cosine": lambda optimizer, t: torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=t.epochs),
+    "step": lambda optimizer, t: torch.optim.lr_scheduler.StepLR(optimizer, t.step_size, t.gamma),
+}
 
 
 def train_loop(
@@ -59,7 +77,7 @@ def train_loop(
     if restored is not None:
         # After the model is on its device: the optimizer's state follows its parameters.
         optimizer.load_state_dict(restored["optimizer"])
-        if scheduler is not None:
+        if scheduler is not None and restored["lr_schedule"] is not None:
             scheduler.load_state_dict(restored["lr_schedule"])
         stopper.load_state_dict(restored.get("early_stopping", {}))
         first_epoch = int(restored["epoch"]) + 1
@@ -76,7 +94,7 @@ def train_loop(
             unmeasured = dict.fromkeys(task_metrics(data.task), math.nan)
             session.report({**unmeasured, "epoch": epoch, "train_loss": train_loss,
                             "params": params, "epoch_seconds": time.perf_counter() - started},
-                           state="diverged")
+                           state=TrialState.DIVERGED)
             return
         if scheduler is not None:
             scheduler.step()
@@ -84,13 +102,13 @@ def train_loop(
         val_metrics, confusion = evaluate(unwrap(model), data, session)
         metrics = {"epoch": epoch, "train_loss": train_loss, **val_metrics, "params": params,
                    "epoch_seconds": time.perf_counter() - started}
-        checkpoint = {
+        checkpoint: TrialCheckpoint = {
             "model": unwrap(model).state_dict(),
             "optimizer": optimizer.state_dict(),
             "lr_schedule": scheduler.state_dict() if scheduler is not None else None,
             "early_stopping": stopper.state_dict(),
             "epoch": epoch,
-            # With the spec, enough to rebuild the model (registry.models).
+            # With the spec, enough to rebuild the model (registry.versions).
             "input_shape": list(data.input_shape),
             "num_classes": data.num_classes,
             "input_dtype": str(data.x_train.dtype).removeprefix("torch."),
@@ -98,27 +116,27 @@ def train_loop(
         }
         stop = stopper.update(metrics.get(spec.search.objective, math.nan))
         final = epoch == spec.train.epochs or stop
-        checkpoint[FINAL_KEY] = metrics if final else None
+        checkpoint["final_metrics"] = metrics if final else None
         images = None
         if confusion is not None:  # drawn on the reporter thread, for a best epoch only
             images = {"confusion_matrix": functools.partial(confusion_image, confusion,
                                                             data.class_names)}
-        session.report(metrics, checkpoint, state="completed" if final else "running",
-                       images=images)
+        session.report(metrics, checkpoint,
+                       state=TrialState.COMPLETED if final else TrialState.RUNNING, images=images)
         if stop:
             return
 
 
-def report_restored_end(session: TrialSession, restored: dict[str, Any] | None) -> bool:
+def report_restored_end(session: TrialSession, restored: TrialCheckpoint | None) -> bool:
     """Report again the end of a trial restored from its last epoch's checkpoint; True if so.
 
     The trial had ended, but its driver died before Tune recorded it: Tune restores it, and
     it has nothing left to train.
     """
-    final = (restored or {}).get(FINAL_KEY)
+    final = (restored or {}).get("final_metrics")
     if not final:
         return False
-    session.report(dict(final), state="completed")
+    session.report(dict(final), state=TrialState.COMPLETED)
     return True
 
 
@@ -201,24 +219,16 @@ def make_optimizer(
         backbone = {id(p) for p in features.parameters()}
         groups = [{"params": [p for p in trainable if id(p) in backbone], "lr": backbone_lr},
                   {"params": [p for p in trainable if id(p) not in backbone]}]
-    if train.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=train.lr, momentum=train.momentum,
-                               weight_decay=train.weight_decay)
-    if train.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=train.lr, weight_decay=train.weight_decay)
-    return torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
+    return OPTIMIZERS[train.optimizer](groups, train)
 
 
 def make_lr_schedule(
     optimizer: torch.optim.Optimizer, train: TrainConfig
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
     """`cosine` anneals to 0 over the trial's epochs; `step` multiplies by `gamma` every
-    `step_size` epochs; stepped once per epoch."""
-    if train.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=train.epochs)
-    if train.lr_schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, train.step_size, train.gamma)
-    return None
+    `step_size` epochs; stepped once per epoch (`none`: a constant rate)."""
+    schedule = LR_SCHEDULES[train.lr_schedule]
+    return schedule(optimizer, train) if schedule is not None else None
 
 
 def epoch_batches(

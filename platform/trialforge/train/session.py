@@ -1,16 +1,15 @@
 """The reporting interface the epoch loop is written against, and its two Ray implementations.
 
 `TuneSession` runs the loop in-process inside a Tune function trainable (one CPU worker);
-`TrainSession` runs it on each worker of a `TorchTrainer` (DDP). Both report the same metrics,
-write the same checkpoints and log the same MLflow run (rank 0 is the only writer).
+`TrainSession` runs it on each worker of a `TorchTrainer` (DDP). Both report the same metrics
+and write the same checkpoints; a trial reports to Ray and nothing else (the sweep's driver
+writes every store, see `train.contract`).
 
 Reports are pipelined: `report` snapshots the epoch's state and hands it to a reporter
-thread, which queues MLflow's writes (in batches, sent by a thread of their own that never
-holds training up, even while MLflow is down: see `trial_log`), writes the checkpoint and
-reports to Ray (a round trip to the Tune driver, or Train's barrier and controller poll)
-while the next epoch trains. At most one report is in flight, so results reach the
-scheduler at most one epoch late, and a stop the scheduler decides ends training at the
-next batch.
+thread, which writes the checkpoint (with the images of a best epoch beside it) and reports
+to Ray (a round trip to the Tune driver, or Train's barrier and controller poll) while the
+next epoch trains. At most one report is in flight, so results reach the scheduler at most
+one epoch late, and a stop the scheduler decides ends training at the next batch.
 """
 
 from __future__ import annotations
@@ -25,20 +24,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 from torch import nn
 
-from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from trialforge.train.trial_log import TrialLog
+from trialforge.train.contract import (
+    CHECKPOINT_FILE,
+    BestEpoch,
+    Report,
+    TrialCheckpoint,
+    TrialState,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from trialforge.tracking import TrialRun
-
 # Images of an epoch, or functions drawing them (only a best epoch's are drawn).
 Images = Mapping[str, "np.ndarray | Callable[[], np.ndarray]"]
-
-# What is sent with every report besides the metrics.
-RUN_ID_KEY = "mlflow_run_id"
-STATE_KEY = "trial_state"
 
 
 class TrialSession(Protocol):
@@ -60,20 +60,20 @@ class TrialSession(Protocol):
         """Give every worker rank 0's buffers (BatchNorm statistics), which its checkpoint has."""
         ...
 
-    def restored_checkpoint(self) -> dict[str, Any] | None:
+    def restored_checkpoint(self) -> TrialCheckpoint | None:
         """The state of the last checkpoint if Ray restarted this trial, else None."""
         ...
 
     def report(
         self,
         metrics: dict[str, float],
-        checkpoint: dict[str, Any] | None = None,
-        state: str = "running",
+        checkpoint: TrialCheckpoint | None = None,
+        state: TrialState = TrialState.RUNNING,
         images: Images | None = None,
     ) -> None:
         """Report one epoch: metrics (with `epoch`), its checkpoint, the trial's state, and
-        images (uint8, HxW or HxWx3, or functions that draw one) that MLflow keeps for the
-        trial's best epoch."""
+        images (uint8, HxW or HxWx3, or functions that draw one) kept beside the checkpoint
+        of a best epoch."""
         ...
 
     def check_stopped(self) -> None:
@@ -81,26 +81,22 @@ class TrialSession(Protocol):
         ...
 
 
-class TrackedSession:
-    """Reports each epoch through a reporter thread: MLflow (batched), checkpoint, then Ray.
+class RaySession:
+    """Reports each epoch through a reporter thread: the checkpoint folder, then Ray.
 
-    Subclasses implement `_ray_report` and `_ray_checkpoint` for Tune or Train, and say how
-    often to write to MLflow (`log_interval_s`) and when to upload the best checkpoint.
+    Subclasses implement `_ray_report` and `_ray_checkpoint` for Tune or Train.
     """
 
     rank = 0
     world_size = 1
     device = torch.device("cpu")
-    log_interval_s = 1.0
-    upload_best_at_end = True
 
-    def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
-        self.run = run  # None on workers that do not write
-        self.log = TrialLog(run, metric, mode, self.log_interval_s, self.upload_best_at_end)
+    def __init__(self, metric: str, mode: str, node: str = "") -> None:
+        self.best = BestEpoch(metric, mode)
+        self.node = node
         self._reporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-reporter")
         self._in_flight: Future[None] | None = None
         self._stopped = False
-        self.last_state = "running"  # of the last report: "diverged" ends a trial early
         self.last_epoch = 0
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
@@ -112,29 +108,30 @@ class TrackedSession:
     def sync_buffers(self, model: nn.Module) -> None:
         return None
 
-    def restored_checkpoint(self) -> dict[str, Any] | None:
+    def restored_checkpoint(self) -> TrialCheckpoint | None:
         checkpoint = self._ray_checkpoint()
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as directory:
-            state = load_checkpoint(Path(directory) / CHECKPOINT_FILE)
-        self.log.restore(state)
-        return state
+            return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
     def report(
         self,
         metrics: dict[str, float],
-        checkpoint: dict[str, Any] | None = None,
-        state: str = "running",
+        checkpoint: TrialCheckpoint | None = None,
+        state: TrialState = TrialState.RUNNING,
         images: Images | None = None,
     ) -> None:
         self._await_report()  # the previous epoch's; raises SystemExit if Ray stopped the trial
-        self.last_state, self.last_epoch = state, int(metrics["epoch"])
+        self.last_epoch = int(metrics[Report.EPOCH.value])
+        # Images are drawn for a best epoch only: the driver keeps the best one's.
+        best = self.best.offer(metrics) and checkpoint is not None
         snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
+        payload: dict[str, Any] = {**metrics, Report.STATE.value: TrialState(state).value,
+                                   Report.NODE.value: self.node}
         self._in_flight = self._reporter.submit(
-            self._publish, dict(metrics), snapshot, state, images if self.rank == 0 else None
-        )
-        if state != "running":
+            self._publish, payload, snapshot, images if best and self.rank == 0 else None)
+        if state != TrialState.RUNNING:
             self._await_report()
 
     def check_stopped(self) -> None:
@@ -142,12 +139,16 @@ class TrackedSession:
             raise SystemExit(0)
 
     def close(self) -> None:
-        """Deliver the last report and what MLflow still lacks; stop the reporter thread."""
+        """Deliver the last report; stop the reporter thread."""
         try:
             self._await_report()
         finally:
             self._reporter.shutdown(wait=True)
-            self.log.close()
+
+    def report_failure(self, report: dict[str, Any]) -> None:
+        """The last report of a trial that failed by itself (see `train.failures`)."""
+        self._ray_report({**report, Report.STATE.value: TrialState.FAILED.value,
+                          Report.NODE.value: self.node}, None)
 
     def _await_report(self) -> None:
         future, self._in_flight = self._in_flight, None
@@ -155,37 +156,17 @@ class TrackedSession:
             future.result()  # re-raises what the reporter met: SystemExit, or an error
 
     def _publish(
-        self,
-        metrics: dict[str, float],
-        snapshot: dict[str, Any] | None,
-        state: str,
-        images: Images | None,
+        self, payload: dict[str, Any], snapshot: TrialCheckpoint | None, images: Images | None
     ) -> None:
-        """On the reporter thread: MLflow when due, the checkpoint file, then Ray."""
-        payload: dict[str, Any] = {**metrics, STATE_KEY: state}
-        epoch = int(metrics["epoch"])
-        improved = self.log.record(epoch, metrics) and snapshot is not None
-        if state != "running" or self.log.due():
-            self.log.flush()
+        """On the reporter thread: the checkpoint folder (with a best epoch's images), then
+        Ray, which copies the folder into the trial's storage before it returns."""
         folder = Path(tempfile.mkdtemp(prefix="trialforge-ckpt-"))
         try:
             if snapshot is not None:
-                # The checkpoint carries what MLflow does not have yet (see TrialLog).
-                path = save_checkpoint(
-                    {**snapshot, **self.log.checkpoint_extras()}, folder / CHECKPOINT_FILE
-                )
-                if improved:
-                    self.log.keep_best(path, epoch, images or {})
-            if state != "running":
-                # The trial ends by itself: its whole record is written before the driver
-                # learns it is over, so nothing is still being written when the sweep ends
-                # (unless MLflow is away: then the driver completes it, see TrialLog).
-                self.log.finish(state, _reason(state, epoch))
-            if self.run is not None and self.run.run_id is not None:
-                # None while MLflow has been unreachable since the trial started.
-                payload[RUN_ID_KEY] = self.run.run_id
+                save_checkpoint(snapshot, folder / CHECKPOINT_FILE)
+                for name, image in (images or {}).items():
+                    save_png(image() if callable(image) else image, folder / f"{name}.png")
             try:
-                # Ray copies the checkpoint into the trial's storage before this returns.
                 self._ray_report(payload, str(folder) if snapshot is not None else None)
             except SystemExit:
                 self._stopped = True  # Ray's way to say the scheduler stopped this trial
@@ -200,7 +181,7 @@ class TrackedSession:
         raise NotImplementedError
 
 
-class TuneSession(TrackedSession):
+class TuneSession(RaySession):
     """In-process: the loop runs inside the Tune function trainable itself."""
 
     def _ray_report(self, payload: dict[str, Any], checkpoint_dir: str | None) -> None:
@@ -215,21 +196,14 @@ class TuneSession(TrackedSession):
         return tune.get_checkpoint()
 
 
-class TrainSession(TrackedSession):
-    """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU.
+class TrainSession(RaySession):
+    """One worker of a TorchTrainer: DDP over `world_size` workers, CPU or GPU."""
 
-    A stopped trial's workers are killed without warning: MLflow is written every epoch and
-    each new best checkpoint uploaded at once, so nothing waits for an end that never comes.
-    """
-
-    log_interval_s = 0.0
-    upload_best_at_end = False
-
-    def __init__(self, run: TrialRun | None, metric: str, mode: str) -> None:
+    def __init__(self, metric: str, mode: str, node: str = "") -> None:
         import ray.train
         import ray.train.torch
 
-        super().__init__(run, metric, mode)
+        super().__init__(metric, mode, node)
         context = ray.train.get_context()
         self.rank = context.get_world_rank()
         self.world_size = context.get_world_size()
@@ -264,6 +238,14 @@ class TrainSession(TrackedSession):
         return ray.train.get_checkpoint()
 
 
+def save_png(image: np.ndarray, path: Path) -> Path:
+    """Write a uint8 HxW (grey) or HxWx3 (colour) image as a PNG file."""
+    from PIL import Image
+
+    Image.fromarray(image).save(path, format="PNG")
+    return path
+
+
 def _clone(state: Any) -> Any:
     """A copy of a checkpoint's tensors, so training can go on while the copy is saved."""
     if isinstance(state, torch.Tensor):
@@ -273,9 +255,3 @@ def _clone(state: Any) -> Any:
     if isinstance(state, (list, tuple)):
         return type(state)(_clone(value) for value in state)
     return state
-
-
-def _reason(state: str, epoch: int) -> str | None:
-    if state == "diverged":
-        return f"the training loss became NaN or infinite at epoch {epoch}"
-    return None

@@ -10,30 +10,21 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec
-from trialforge.tracking import TrackingTarget, TrialRun
-from trialforge.tracking.mlflow import TAG_NODE
 from trialforge.train.failures import WORKER_LOST, failure_kind, failure_report
 from trialforge.train.loop import train_loop, trial_data
-from trialforge.train.session import (
-    RUN_ID_KEY,
-    STATE_KEY,
-    TrackedSession,
-    TrainSession,
-    TrialSession,
-    TuneSession,
-)
+from trialforge.train.session import RaySession, TrainSession, TrialSession, TuneSession
 
 if TYPE_CHECKING:
     import torch
 
-    from trialforge.registry.backbones import Backbone
+    from trialforge.models.backbones import Backbone
 
 # The per-trial driver of a TorchTrainer only waits on its workers: it must hold no CPU, not
 # even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
@@ -47,7 +38,6 @@ class TrialContext:
     """What every trial of a sweep shares, shipped once through Ray's object store."""
 
     spec: SweepSpec
-    tracking: TrackingTarget | None
     storage_path: str
     # Loaded once by the driver, so trials neither read nor split it again; None when the
     # search space changes the data (then each trial loads its own).
@@ -98,40 +88,33 @@ def trial_resources(spec: SweepSpec) -> dict[str, float]:
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     """Tune function trainable: train `context.spec` with the sampled knobs in `config`."""
-    import ray
     from ray import tune
 
     spec = context.spec.with_params(config)
-    tune_context = tune.get_context()
-    run = None
-    if context.tracking is not None:
-        run = TrialRun.open(
-            context.tracking,
-            trial_id=tune_context.get_trial_id(),
-            trial_name=tune_context.get_trial_name(),
-            params=spec.trial_params(config),
-            # The node it runs on: on a cluster, where each trial went.
-            tags={**context.lineage(spec), TAG_NODE: ray.get_runtime_context().get_node_id()},
-        )
-    # A trial that ends by itself (all epochs, or diverged) records that in its last report;
-    # the sweep's driver records stops, errors and lost processes (search.monitor).
+    # A trial that ends by itself (all epochs, diverged, failed) says so in its last report;
+    # the sweep's driver sees stops, errors and lost processes (search.monitor).
     if runs_in_process(spec):
-        session = TuneSession(run, spec.search.objective, spec.search.direction)
-        with _failures_reported(session, tune.report, spec.search.objectives):
+        session = TuneSession(spec.search.objective, spec.search.direction, _node())
+        with _failures_reported(session, spec.search.objectives):
             run_loop(spec, session, context)
     else:
-        _fit_torch_trainer(spec, context, run, tune_context.get_trial_id())
+        _fit_torch_trainer(spec, context, tune.get_context().get_trial_id())
+
+
+def _node() -> str:
+    """The Ray node this process runs on: on a cluster, where each trial went."""
+    import ray
+
+    return str(ray.get_runtime_context().get_node_id())
 
 
 @contextlib.contextmanager
-def _failures_reported(
-    session: TrackedSession, report: Callable[[dict[str, Any]], None], objectives: list[str]
-) -> Iterator[None]:
+def _failures_reported(session: RaySession, objectives: list[str]) -> Iterator[None]:
     """Run a trial's loop; a failure of its own (code error, OOM) becomes its last report.
 
     The trial then ends normally: Tune and Train retry errors, and retrying these would fail
     the same way. A lost worker or DDP peer is raised, for them to retry from the last
-    checkpoint. The session is closed either way (the last report, what MLflow lacks).
+    checkpoint. The session is closed either way (its last report delivered).
     """
     failure: dict[str, Any] | None = None
     try:
@@ -145,14 +128,10 @@ def _failures_reported(
     finally:
         session.close()
     if failure is not None:
-        if session.run is not None and session.run.run_id is not None:
-            failure[RUN_ID_KEY] = session.run.run_id
-        report({**failure, STATE_KEY: "failed"})  # every rank: Train's report is a barrier
+        session.report_failure(failure)  # every rank: Train's report is a barrier
 
 
-def _fit_torch_trainer(
-    spec: SweepSpec, context: TrialContext, run: TrialRun | None, trial_id: str
-) -> None:
+def _fit_torch_trainer(spec: SweepSpec, context: TrialContext, trial_id: str) -> None:
     import ray.train
     from ray.train.torch import TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -162,8 +141,7 @@ def _fit_torch_trainer(
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_INTERVAL_S)
     trainer = TorchTrainer(
         _train_worker,
-        # The run itself (picklable): created later if MLflow is away when the trial starts.
-        train_loop_config={"spec": spec, "context": context, "run": run},
+        train_loop_config={"spec": spec, "context": context},
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.train.workers, use_gpu=spec.train.use_gpu
         ),
@@ -172,7 +150,10 @@ def _fit_torch_trainer(
             name=f"train-{trial_id}",
             storage_path=str(Path(context.storage_path)),
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]  # a Train callback
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            # The best-scored checkpoint is kept (with the latest): the driver records it.
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=spec.search.objective,
+                checkpoint_score_order=spec.search.direction),
             failure_config=ray.train.FailureConfig(max_failures=spec.train.max_failures),
         ),
     )
@@ -180,13 +161,9 @@ def _fit_torch_trainer(
 
 
 def _train_worker(config: dict[str, Any]) -> None:
-    """One DDP worker; rank 0 alone writes to the trial's MLflow run."""
-    import ray.train
-
+    """One DDP worker; rank 0 alone attaches the checkpoint to each report."""
     spec: SweepSpec = config["spec"]
     context: TrialContext = config["context"]
-    # Unpickled, the run reads which epochs it has before its first write.
-    run: TrialRun | None = config["run"] if ray.train.get_context().get_world_rank() == 0 else None
-    session = TrainSession(run, spec.search.objective, spec.search.direction)
-    with _failures_reported(session, ray.train.report, spec.search.objectives):
+    session = TrainSession(spec.search.objective, spec.search.direction, _node())
+    with _failures_reported(session, spec.search.objectives):
         run_loop(spec, session, context)

@@ -20,7 +20,7 @@ from trialforge.errors import NotFoundError
 from trialforge.home import resolve_home
 from trialforge.models import build_model
 from trialforge.spec import SweepSpec
-from trialforge.train.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from trialforge.train.contract import CHECKPOINT_FILE, load_checkpoint
 
 STATE_DICT_FILE = "state_dict.pt"
 MODEL_DIR = "model"  # in the sweep run's artifacts
@@ -59,7 +59,7 @@ def register_best_model(
     from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
     from mlflow.tracking import MlflowClient
 
-    from trialforge.tracking.mlflow import BEST_CHECKPOINT_DIR
+    from trialforge.tracking.tags import BEST_CHECKPOINT_DIR
 
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     metric = spec.search.objective
@@ -69,7 +69,7 @@ def register_best_model(
         )
         state = load_checkpoint(Path(local))
         model_args = state.get("model_args", {})
-        model = _rebuild(spec, state["input_shape"], state["num_classes"], state["model"],
+        model = _rebuild(spec, tuple(state["input_shape"]), state["num_classes"], state["model"],
                          model_args)
         dtype = getattr(torch, state.get("input_dtype", "float32"))
         state_dict_path = Path(tmp) / STATE_DICT_FILE

@@ -137,8 +137,13 @@ assert set(FAMILY_CONFIGS) == set(BUILTIN_FAMILIES), "spec and models disagree o
 
 
 def _family_tag(value: Any) -> str | None:
-    family = value.get("family", "cnn") if isinstance(value, dict) else value.family
-    if family in FAMILY_CONFIGS:
+    if isinstance(value, dict):
+        family = value.get("family", "cnn")
+    elif isinstance(value, BaseModel):
+        family = getattr(value, "family", None)
+    else:
+        return None  # not a mapping: format_errors says how to write one
+    if isinstance(family, str) and family in FAMILY_CONFIGS:
         return str(family)
     if isinstance(family, str) and ":" in family:
         return "custom"

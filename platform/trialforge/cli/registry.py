@@ -80,14 +80,15 @@ def dashboard(
     """Compare sweeps and runs in a browser (Streamlit, read-only but for registry aliases)."""
     import socket
 
-    # The app ships in the source tree's dashboards/ folder (an image copies it and names it).
-    folder = os.environ.get("TRIALFORGE_DASHBOARDS") or Path(__file__).resolve().parents[3] / (
-        "dashboards")
+    from trialforge.cli.examples import shipped
+
+    # The app ships inside the package (trialforge/dashboards; dashboards/ in a checkout).
+    folder = os.environ.get("TRIALFORGE_DASHBOARDS") or shipped("dashboards")
     app_file = Path(folder) / "app.py"
     if not app_file.exists():
         raise TrialforgeError(
-            f"the dashboard app is not at {app_file}: install trialforge from a checkout "
-            "(pip install -e .), or set TRIALFORGE_DASHBOARDS to a copy of its dashboards/"
+            f"the dashboard app is not at {app_file}: reinstall trialforge, or set "
+            "TRIALFORGE_DASHBOARDS to a copy of its dashboards/ folder"
         )
     with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind

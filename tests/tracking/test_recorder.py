@@ -1,0 +1,84 @@
+"""The driver's writer of every trial run, against a real MLflow store (sqlite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from mlflow.tracking import MlflowClient
+
+from trialforge.tracking import SweepTracker, TrackingTarget, TrialRecorder
+from trialforge.tracking.journal import Journal
+from trialforge.train.contract import CHECKPOINT_FILE, save_checkpoint
+from trialforge.train.session import save_png
+
+
+def _target(tmp_path: Path) -> TrackingTarget:
+    tracker = SweepTracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return tracker.start("exp", "s1", "name: x\n", tmp_path / "artifacts")
+
+
+def _checkpoint(folder: Path, epoch: int) -> str:
+    folder.mkdir(parents=True)
+    save_checkpoint({"model": {"w": torch.ones(2)}, "epoch": epoch}, folder / CHECKPOINT_FILE)
+    save_png(np.zeros((4, 4), dtype=np.uint8), folder / "confusion_matrix.png")
+    return str(folder)
+
+
+def test_a_trial_run_holds_its_params_epochs_score_and_best_checkpoint(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    recorder = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    recorder.opened("t1", "trial_t1", {"model.dropout": 0.25}, {"trialforge.backbone": "x"})
+    for epoch, value in enumerate([0.5, 0.8, 0.7], start=1):
+        recorder.epoch("t1", epoch, {"val_accuracy": value, "epoch_seconds": 0.1})
+    recorder.tag("t1", {"trialforge.node_id": "n1"})
+    recorder.ended("t1", "completed", None, None, 2, 0.8, _checkpoint(tmp_path / "ck", 2))
+    recorder.flush()
+    run_id = recorder.run_id("t1")
+    assert run_id is not None
+    recorder.close()
+    assert not (tmp_path / "journal.jsonl").exists(), "everything arrived"
+
+    client = MlflowClient(target.tracking_uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"model.dropout": "0.25"}
+    assert run.data.tags["mlflow.parentRunId"] == target.parent_run_id
+    tags = run.data.tags
+    assert (tags["trialforge.state"], tags["trialforge.best_epoch"]) == ("completed", "2")
+    assert tags["trialforge.node_id"] == "n1" and tags["trialforge.backbone"] == "x"
+    assert run.data.metrics["best_val_accuracy"] == 0.8, "the score: its best epoch"
+    steps = [(m.step, m.value) for m in client.get_metric_history(run_id, "val_accuracy")]
+    assert sorted(steps) == [(1, 0.5), (2, 0.8), (3, 0.7)]
+    assert [a.path for a in client.list_artifacts(run_id, "best_checkpoint")] == \
+        ["best_checkpoint/checkpoint.pt"]
+    assert "confusion_matrix.png" in [a.path for a in client.list_artifacts(run_id)]
+
+
+def test_a_new_driver_sends_what_the_journal_owes_and_logs_no_epoch_twice(
+    tmp_path: Path,
+) -> None:
+    target = _target(tmp_path)
+    first = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    first.opened("t1", "trial_t1", {}, {})
+    first.epoch("t1", 1, {"val_accuracy": 0.5, "epoch_seconds": 0.1})
+    first.flush()
+    # The driver dies with epoch 2 and the end journaled but never sent (MLflow was away).
+    owed = Journal(tmp_path / "journal.jsonl")
+    owed.append({"op": "epoch", "trial": "t1", "epoch": 2, "at": 2,
+                 "metrics": {"val_accuracy": 0.6, "epoch_seconds": 0.1}})
+    owed.close()
+    resumed = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    resumed.opened("t1", "trial_t1", {}, {})  # the trial goes on in its run
+    for epoch in (2, 3):  # it trains epoch 2 again, from the epoch-1 checkpoint
+        resumed.epoch("t1", epoch, {"val_accuracy": 0.6, "epoch_seconds": 0.1})
+    resumed.ended("t1", "completed", None, None, 2, 0.6, None)
+    resumed.flush()
+    resumed.close()
+    client = MlflowClient(target.tracking_uri)
+    runs = client.search_runs([target.experiment_id], "tags.`trialforge.kind` = 'trial'")
+    assert len(runs) == 1, "found again by its trial tag"
+    history = client.get_metric_history(runs[0].info.run_id, "val_accuracy")
+    assert sorted(m.step for m in history) == [1, 2, 3], "each epoch once"
+    assert runs[0].info.status == "FINISHED"
