@@ -24,6 +24,9 @@ from trialforge.home import Home
 APP = REPO / "dashboards" / "app.py"
 
 
+VIEWS = {"models": "registry"}  # a page's URL path -> its file in dashboards/views/ if not the same
+
+
 @pytest.fixture
 def open_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """`open_app(home, page, **query)`: the app on `page`, run once, reading `home`."""
@@ -35,7 +38,9 @@ def open_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         st.cache_data.clear()  # caches live in this process: one home must not leak into
         st.cache_resource.clear()  # the next test's
         app = AppTest.from_file(str(APP), default_timeout=180)
-        app.switch_page(f"pages/{page}.py")
+        if page in VIEWS:  # a page with a URL path of its own is known once the app ran
+            app.run()
+        app.switch_page(f"views/{VIEWS.get(page, page)}.py")
         for key, value in params.items():
             app.query_params[key] = value
         return run(app)

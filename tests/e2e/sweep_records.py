@@ -91,11 +91,11 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
                                                                 "best_checkpoint")]
             assert artifacts == ["best_checkpoint/checkpoint.pt"], "every trial keeps its best"
         finite = [m for m in history if m.value == m.value]
-        if finite:  # its score: the value of its best epoch, the first to reach it
+        if finite:  # its score: the value of its best epoch, the last to reach it
             best = better(finite, key=lambda m: m.value)
             assert child.data.metrics[f"best_{metric}"] == best.value
             assert child.data.tags["trialforge.best_epoch"] == str(
-                min(m.step for m in finite if m.value == best.value))
+                max(m.step for m in finite if m.value == best.value))
     assert_stores_agree(home, record, spec, children)
 
     model = load_model(f"models:/{spec.model_name}@{spec.register.alias}", tracking_uri)

@@ -71,6 +71,21 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def test_a_deep_link_opened_first_shows_the_app(
+    served: str, browser: BrowserContext, tiny_sweep: Home
+) -> None:
+    """A bookmark is often the first page a fresh server serves: it gets the app's own
+    navigation and sidebar, not Streamlit's list of script files."""
+    sweep_id = query.sweeps(tiny_sweep.db_url)["id"].iloc[0]
+    page = open_page(browser, f"{served}/compare?sweep={sweep_id}", charts=1)  # first visit
+    navigation = page.locator("[data-testid=stSidebarNav]")
+    expect(navigation).to_contain_text("Compare")
+    for title in ("Sweeps", "Run", "Models"):
+        expect(navigation).to_contain_text(title)
+    assert "app" not in navigation.inner_text().split(), "no raw list of script files"
+    assert page.get_by_text("MLflow:").is_visible(), "the sidebar's store lines"
+
+
 def test_sweeps_page(served: str, browser: BrowserContext, tiny_sweep: Home) -> None:
     page = open_page(browser, served)
     assert page.get_by_role("heading", name="Sweeps").is_visible()

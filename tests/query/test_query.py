@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -36,7 +37,10 @@ def test_trials_of_a_real_sweep_join_mlflow_optuna_and_the_catalog(tiny_sweep: H
     assert trials["best_epoch"].dropna().between(1, 3).all()
 
     study = query.study_trials(tiny_sweep.db_url, sweep["study_name"])
-    assert study is not None and study.completed == 4
+    states = list(trials["state"])
+    assert study is not None and study.completed == states.count("completed")
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) == states.count("stopped_early"), "the scheduler's stops are PRUNED"
     assert "train.lr" in study.log_params and "model.dropout" not in study.log_params
     # Every Optuna trial names its Tune trial, the tag on its MLflow run.
     assert {t.user_attrs["trialforge.trial_id"] for t in study.trials} == set(trials["trial_id"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -120,12 +122,12 @@ def test_a_trial_is_scored_by_its_best_epoch_and_the_champion_ran_its_budget() -
 
 def test_the_scoring_rule() -> None:
     assert improves(0.9, None, "max") and improves(0.9, 0.8, "max") and improves(0.1, 0.2, "min")
-    assert not improves(0.8, 0.8, "max"), "a tie keeps the first best epoch"
+    assert not improves(0.8, 0.8, "max"), "a tie is no improvement"
     assert not improves(math.nan, None, "max") and not improves(True, None, "max")
     best = BestEpoch("val_loss", "min")
     for epoch, value in [(1, 0.5), (2, math.nan), (3, 0.3), (4, 0.3), (5, 0.4)]:
         best.offer({"epoch": epoch, "val_loss": value})
-    assert (best.epoch, best.value) == (3, 0.3)
+    assert (best.epoch, best.value) == (4, 0.3), "the last epoch that reached the best"
 
 
 def test_trial_metrics_leave_out_tunes_bookkeeping() -> None:
@@ -133,3 +135,37 @@ def test_trial_metrics_leave_out_tunes_bookkeeping() -> None:
               "trial_node": "n1", "time_this_iter_s": 0.2, "training_iteration": 2,
               "pid": 7, "done": False, "trial_id": "a", "checkpoint_dir_name": "c"}
     assert trial_metrics(result) == {"val_accuracy": 0.9, "params": 100.0}
+
+
+class _Recorder:  # what the monitor hands the driver's MLflow writer (pure logic)
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+
+    def opened(self, *args: object) -> None:
+        pass
+
+    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
+        self.epochs.append(epoch)
+
+    def tag(self, *args: object) -> None:
+        pass
+
+
+def test_epochs_a_dead_driver_never_saw_come_from_the_checkpoints_history(
+    tmp_path: Path,
+) -> None:
+    recorder = _Recorder()
+    monitor = TrialMonitor(Progress(total=1, metric="val_accuracy", mode="max", max_epochs=5),
+                           recorder)  # type: ignore[arg-type]
+    trial = _Trial("a", {})
+    trial.storage = _Storage()  # type: ignore[attr-defined]
+    trial.storage.trial_fs_path = str(tmp_path)  # type: ignore[attr-defined]
+    monitor.on_trial_start(0, [], trial)
+    _epoch(trial, monitor, 1, 0.5)
+    # The driver died after epoch 1; the trial resumed from its epoch-3 checkpoint.
+    (tmp_path / "checkpoint_000004").mkdir()
+    (tmp_path / "checkpoint_000004" / "history.json").write_text(json.dumps(
+        [{"epoch": e, "val_accuracy": 0.5 + e / 10} for e in range(1, 5)]))
+    _epoch(trial, monitor, 4, 0.9)
+    assert recorder.epochs == [1, 2, 3, 4]
+    assert monitor.trials["a"].best.value == 0.9 and monitor.progress.epochs == 4

@@ -9,6 +9,7 @@ scores each trial (`train.contract`: its best epoch), hands every start, epoch a
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from ray.tune.stopper import Stopper
 from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
 from trialforge.tracking import TrialRecorder
 from trialforge.tracking.tags import TAG_NODE
-from trialforge.train.contract import BestEpoch, Report, TrialState, improves, trial_outcome
+from trialforge.train.contract import (
+    HISTORY_FILE,
+    BestEpoch,
+    Report,
+    TrialState,
+    improves,
+    trial_outcome,
+)
 from trialforge.train.failures import CODE_ERROR, DIVERGED, failure_kind_of_error
 
 logger = logging.getLogger(__name__)
@@ -126,18 +134,31 @@ class TrialMonitor(Callback):
             return  # not an epoch: the failure a trial reported (see on_trial_complete)
         ledger = self.trials[trial.trial_id]
         epoch = int(result.get(Report.EPOCH.value, 0))
-        ledger.epochs = max(ledger.epochs, epoch)
-        ledger.best.offer(result, checkpoint_location(trial, result))
-        self.progress.epochs += 1
+        location = checkpoint_location(trial, result)
+        if epoch > ledger.epochs + 1 and location is not None:
+            # Resumed from a checkpoint newer than the last report a dead driver saw: the
+            # epochs between are in the checkpoint's history.
+            for past in read_history(location):
+                if ledger.epochs < past[Report.EPOCH.value] < epoch:
+                    self._epoch(trial.trial_id, ledger, past, None)
+        self._epoch(trial.trial_id, ledger, result, location)
         self.progress.offer(result.get(self.progress.metric), ledger.name, trial.config,
                             epoch, trial.trial_id)
         if self.recorder is not None:
-            self.recorder.epoch(trial.trial_id, epoch, trial_metrics(result))
             node = str(result.get(Report.NODE.value) or "")
             if node and node != ledger.node:
                 self.recorder.tag(trial.trial_id, {TAG_NODE: node})
         ledger.node = str(result.get(Report.NODE.value) or ledger.node)
         self._emit(trials)
+
+    def _epoch(self, trial_id: str, ledger: TrialLedger, result: dict[str, Any],
+               location: str | None) -> None:
+        epoch = int(result.get(Report.EPOCH.value, 0))
+        ledger.epochs = max(ledger.epochs, epoch)
+        ledger.best.offer(result, location)
+        self.progress.epochs += 1
+        if self.recorder is not None:
+            self.recorder.epoch(trial_id, epoch, trial_metrics(result))
 
     def on_trial_complete(
         self, iteration: int, trials: list[Any], trial: Any, **info: Any
@@ -147,8 +168,11 @@ class TrialMonitor(Callback):
         if state == TrialState.FAILED:
             self._end(trial, trials, state, last.get(Report.FAILURE.value),
                       last.get(Report.ERROR.value))
+        elif state == TrialState.DIVERGED:
+            self._end(trial, trials, state, DIVERGED, "the training loss became NaN or infinite "
+                      f"at epoch {last.get(Report.EPOCH.value, 0)}")
         else:
-            self._end(trial, trials, state, DIVERGED if state == TrialState.DIVERGED else None)
+            self._end(trial, trials, state, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         summary, text = _error_summary(trial)
@@ -238,6 +262,25 @@ def trial_metrics(result: dict[str, Any]) -> dict[str, float]:
     return {key: float(value) for key, value in result.items()
             if key not in _NOT_METRICS and isinstance(value, (int, float))
             and not isinstance(value, bool)}
+
+
+def read_history(location: str) -> list[dict[str, Any]]:
+    """The metrics of every epoch up to the checkpoint at `location` (`HISTORY_FILE`)."""
+    path = f"{location}/{HISTORY_FILE}"
+    try:
+        if "://" in location:
+            import pyarrow.fs
+
+            filesystem, inner = pyarrow.fs.FileSystem.from_uri(path)
+            with filesystem.open_input_stream(inner) as stream:
+                text = stream.read().decode()
+        else:
+            text = Path(path).read_text()
+    except (OSError, ValueError) as exc:
+        logger.warning("no epoch history beside checkpoint %s: %s", location, exc)
+        return []
+    history: list[dict[str, Any]] = json.loads(text)
+    return history
 
 
 def checkpoint_location(trial: Any, result: dict[str, Any]) -> str | None:

@@ -255,10 +255,15 @@ def _close_open_trials(
         monitor.interrupt_open_trials(reason)
     if recorder is not None and run.prepared.tracker is not None:
         recorder.flush()
+        runs = run.prepared.tracker.trial_runs(recorder.target)
         # Runs of trials a dead driver started after Tune last saved: Tune never resumes them.
-        for trial_id in run.prepared.tracker.open_trial_runs(recorder.target):
-            recorder.ended(trial_id, TrialState.INTERRUPTED.value, reason, None, 0, None, None)
+        for trial_id, (_, status) in runs.items():
+            if status == "RUNNING":
+                recorder.ended(trial_id, TrialState.INTERRUPTED.value, reason, None, 0, None,
+                               None)
         recorder.flush()
+        # With those an earlier driver opened (a resumed sweep): every trial's run is known.
+        recorder.learn_runs({trial_id: run_id for trial_id, (run_id, _) in runs.items()})
         run.catalog.set_trial_runs(run.sweep_id, recorder.run_ids())
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):

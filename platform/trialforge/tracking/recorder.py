@@ -52,6 +52,9 @@ logger = logging.getLogger(__name__)
 METRICS_PER_CALL = 1000  # what MLflow's log_batch takes
 PARAMS_PER_CALL = 100
 BATCH = 500  # journal entries sent per pass of the writer
+# How long the writer gathers entries before a pass (unless someone waits for them): fewer,
+# larger requests, and less time holding the driver's GIL away from Tune's loop.
+LINGER_S = 0.25
 
 
 class TrialRecorder:
@@ -71,6 +74,7 @@ class TrialRecorder:
         self._logged: dict[str, int] = {}  # run id -> its last epoch logged
         self.offline_since: float | None = None
         self._error: BaseException | None = None
+        self._waiting = 0  # flushes waiting: the writer does not linger for them
         if self._queue:
             logger.warning("sending %d writes an earlier driver of sweep %s left for MLflow",
                            len(self._queue), target.sweep_id)
@@ -108,6 +112,20 @@ class TrialRecorder:
         (`TRIALFORGE_TRACKING_PATIENCE_S`); then raise `TrackingUnavailableError`."""
         limit = patience_s() if patience is None else patience
         with self._cond:
+            self._waiting += 1
+            self._cond.notify_all()
+        try:
+            self._await_queue(limit)
+        finally:
+            with self._cond:
+                self._waiting -= 1
+        with self._cond:
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _await_queue(self, limit: float) -> None:
+        with self._cond:
             while self._queue:
                 away = self.offline_since
                 if away is not None and time.monotonic() - away >= limit:
@@ -118,9 +136,6 @@ class TrialRecorder:
                         f"resume`; start the tracking server again, or wait longer with "
                         f"{PATIENCE_VARIABLE}")
                 self._cond.wait(0.05)
-            error, self._error = self._error, None
-        if error is not None:
-            raise error
 
     def run_id(self, trial_id: str) -> str | None:
         """The run of `trial_id`, once its opening has arrived (see `flush`)."""
@@ -130,6 +145,11 @@ class TrialRecorder:
     def run_ids(self) -> dict[str, str]:
         with self._cond:
             return dict(self._runs)
+
+    def learn_runs(self, runs: dict[str, str]) -> None:
+        """Trial id -> run id of runs an earlier driver of the sweep opened."""
+        with self._cond:
+            self._runs.update(runs)
 
     def close(self) -> None:
         """Close the journal (removed when nothing is owed)."""
@@ -154,6 +174,8 @@ class TrialRecorder:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._cond.wait_for(lambda: self._waiting > 0 or len(self._queue) >= BATCH,
+                                    timeout=LINGER_S)
                 if not self._queue:
                     self._thread = None
                     self._cond.notify_all()

@@ -106,14 +106,20 @@ class SweepTracker:
         self.patience.call(f"reopening the run of sweep {target.sweep_id}", reopen)
         return target
 
-    def open_trial_runs(self, target: TrackingTarget) -> dict[str, str]:
-        """Trial id -> run id of every child run still RUNNING."""
-        runs = self.patience.call("the runs still open", lambda: self.client.search_runs(
-            [target.experiment_id],
-            filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
-            f"and tags.`{TAG_KIND}` = 'trial' and attributes.status = 'RUNNING'",
-        ))
-        return {run.data.tags.get(TAG_TRIAL, run.info.run_id): run.info.run_id for run in runs}
+    def trial_runs(self, target: TrackingTarget) -> dict[str, tuple[str, str]]:
+        """Trial id -> (run id, status) of every trial run of the sweep (paged)."""
+        found: dict[str, tuple[str, str]] = {}
+        token = None
+        while True:
+            page = self.patience.call("the trial runs", lambda: self.client.search_runs(
+                [target.experiment_id], max_results=1000, page_token=token,  # noqa: B023
+                filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
+                f"and tags.`{TAG_KIND}` = 'trial'"))
+            found.update({run.data.tags.get(TAG_TRIAL, run.info.run_id):
+                          (run.info.run_id, run.info.status) for run in page})
+            token = page.token
+            if not token:
+                return found
 
     def finish(
         self,

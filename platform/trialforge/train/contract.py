@@ -5,8 +5,8 @@ A trial only trains and reports: each epoch's metrics (with `epoch`), a checkpoi
 its last report how it ended. The sweep's driver turns those reports into the record in
 every store (MLflow, Optuna, the catalog, the registry).
 
-**The scoring rule.** A trial's score is its objective at its *best* epoch (the first epoch
-that reached it). That epoch's checkpoint is the one kept and registered, so the score is
+**The scoring rule.** A trial's score is its objective at its *best* epoch (the last epoch
+that reached it: on a tie, Tune keeps the later checkpoint). That epoch's checkpoint is the one kept and registered, so the score is
 the quality of the model a user gets; a last-epoch score would rank a model that overfitted
 in its final epochs by weights nobody keeps. The same number reaches Optuna (as the trial's
 value), the catalog, the trial's MLflow run (`best_<metric>`, and its `trialforge.best_epoch`
@@ -28,6 +28,10 @@ import torch
 from trialforge.errors import TrialforgeError
 
 CHECKPOINT_FILE = "checkpoint.pt"
+# Beside each checkpoint file: the metrics of every epoch up to it (JSON, a list of reports).
+# A trial resumed from a checkpoint newer than the last report its dead driver saw skips
+# epochs; the driver takes their metrics from here (search.monitor).
+HISTORY_FILE = "history.json"
 
 
 class TrialState(str, enum.Enum):
@@ -99,7 +103,7 @@ def load_checkpoint(path: Path) -> TrialCheckpoint:
 
 def improves(value: Any, best: float | None, mode: str) -> bool:
     """Whether `value` beats `best` (None: nothing yet) in `mode` ("max" or "min"). A value
-    that is not a finite number never does; a tie does not (the first best epoch wins)."""
+    that is not a finite number never does, nor does a tie."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
     return best is None or (value > best if mode == "max" else value < best)
@@ -117,8 +121,13 @@ class BestEpoch:
     checkpoint: str | None = None  # where that epoch's checkpoint is, if it has one
 
     def offer(self, result: dict[str, Any], checkpoint: str | None = None) -> bool:
-        """Keep `result` if it is the best epoch so far; True if so."""
-        if not improves(result.get(self.metric), self.value, self.mode):
+        """Keep `result` if it is the best epoch so far, or ties it (a later epoch that
+        reaches the best again wins: Tune keeps the later of two checkpoints that score
+        alike); True if so."""
+        value = result.get(self.metric, math.nan)
+        if not improves(value, None, self.mode):  # not a finite number
+            return False
+        if self.value is not None and improves(self.value, float(value), self.mode):  # worse
             return False
         self.value = float(result[self.metric])
         self.epoch = int(result.get(Report.EPOCH.value, 0))

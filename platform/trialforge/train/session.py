@@ -14,6 +14,7 @@ one epoch late, and a stop the scheduler decides ends training at the next batch
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from torch import nn
 
 from trialforge.train.contract import (
     CHECKPOINT_FILE,
+    HISTORY_FILE,
     BestEpoch,
     Report,
     TrialCheckpoint,
@@ -98,6 +100,7 @@ class RaySession:
         self._in_flight: Future[None] | None = None
         self._stopped = False
         self.last_epoch = 0
+        self.history: list[dict[str, float]] = []  # every epoch's metrics (HISTORY_FILE)
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -113,6 +116,9 @@ class RaySession:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as directory:
+            history = Path(directory) / HISTORY_FILE
+            if history.exists():
+                self.history = json.loads(history.read_text())
             return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
     def report(
@@ -124,13 +130,16 @@ class RaySession:
     ) -> None:
         self._await_report()  # the previous epoch's; raises SystemExit if Ray stopped the trial
         self.last_epoch = int(metrics[Report.EPOCH.value])
+        self.history = [*(h for h in self.history if h[Report.EPOCH.value] < self.last_epoch),
+                        dict(metrics)]
         # Images are drawn for a best epoch only: the driver keeps the best one's.
         best = self.best.offer(metrics) and checkpoint is not None
         snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
         payload: dict[str, Any] = {**metrics, Report.STATE.value: TrialState(state).value,
                                    Report.NODE.value: self.node}
         self._in_flight = self._reporter.submit(
-            self._publish, payload, snapshot, images if best and self.rank == 0 else None)
+            self._publish, payload, snapshot, images if best and self.rank == 0 else None,
+            list(self.history))
         if state != TrialState.RUNNING:
             self._await_report()
 
@@ -156,7 +165,8 @@ class RaySession:
             future.result()  # re-raises what the reporter met: SystemExit, or an error
 
     def _publish(
-        self, payload: dict[str, Any], snapshot: TrialCheckpoint | None, images: Images | None
+        self, payload: dict[str, Any], snapshot: TrialCheckpoint | None, images: Images | None,
+        history: list[dict[str, float]],
     ) -> None:
         """On the reporter thread: the checkpoint folder (with a best epoch's images), then
         Ray, which copies the folder into the trial's storage before it returns."""
@@ -164,6 +174,7 @@ class RaySession:
         try:
             if snapshot is not None:
                 save_checkpoint(snapshot, folder / CHECKPOINT_FILE)
+                (folder / HISTORY_FILE).write_text(json.dumps(history, allow_nan=True))
                 for name, image in (images or {}).items():
                     save_png(image() if callable(image) else image, folder / f"{name}.png")
             try:

@@ -38,4 +38,4 @@ event = st.dataframe(
 picked = list(shown.iloc[event.selection.rows]["id"])
 st.caption(f"{len(shown)} of {len(catalog)} sweeps. Select rows to compare several at once.")
 if st.button("Compare selected", disabled=not picked, type="primary"):
-    st.switch_page("pages/compare.py", query_params={"sweep": picked})
+    st.switch_page("views/compare.py", query_params={"sweep": picked})
