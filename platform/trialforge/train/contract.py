@@ -8,11 +8,12 @@ every store (MLflow, Optuna, the catalog, the registry).
 **The scoring rule.** A trial's score is its objective at its *best* epoch (the last epoch
 that reached it: on a tie, Tune keeps the later checkpoint). That epoch's checkpoint is the
 one kept and registered, so the score is the quality of the model a user gets; a last-epoch
-score would rank a model that overfitted in its final epochs by weights nobody keeps. The same number reaches Optuna (as the trial's
-value), the catalog, the trial's MLflow run (`best_<metric>`, and its `trialforge.best_epoch`
-tag) and the registry (`trialforge.value`). The sweep's champion is the best-scored trial
-among those that ran their whole budget (Optuna's COMPLETE): a trial the scheduler stopped is
-PRUNED, measured on fewer epochs, and not a candidate.
+score would rank a model that overfitted in its final epochs by weights nobody keeps. The
+same number reaches Optuna (as the trial's value), the catalog, the trial's MLflow run
+(`best_<metric>`, and its `trialforge.best_epoch` tag) and the registry (`trialforge.value`).
+The sweep's champion is the best-scored trial among those that ran their whole budget
+(Optuna's COMPLETE): a trial the scheduler stopped is PRUNED, measured on fewer epochs, and
+not a candidate.
 """
 
 from __future__ import annotations
