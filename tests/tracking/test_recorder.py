@@ -69,7 +69,7 @@ def test_a_new_driver_sends_what_the_journal_owes_and_logs_no_epoch_twice(
     owed.append({"op": "epoch", "trial": "t1", "epoch": 2, "at": 2,
                  "metrics": {"val_accuracy": 0.6, "epoch_seconds": 0.1}})
     owed.close()
-    resumed = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    resumed = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy", resumed=True)
     resumed.opened("t1", "trial_t1", {}, {})  # the trial goes on in its run
     for epoch in (2, 3):  # it trains epoch 2 again, from the epoch-1 checkpoint
         resumed.epoch("t1", epoch, {"val_accuracy": 0.6, "epoch_seconds": 0.1})

@@ -114,15 +114,9 @@ class TrialMonitor(Callback):
                 in self.trials.items() if ledger.state != TrialState.RUNNING.value}
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        ledger = self.trials.get(trial.trial_id)
-        if ledger is None:
-            params, tags = self.describe(trial.config)
-            ledger = self.trials[trial.trial_id] = TrialLedger(
-                str(trial), dict(trial.config), BestEpoch(self.progress.metric,
-                                                           self.progress.mode))
-            if self.recorder is not None:
-                self.recorder.opened(trial.trial_id, ledger.name, params, tags)
-        elif self.recorder is not None:  # restored by a resume, or retried: open it again
+        ledger = self.trials.setdefault(trial.trial_id, TrialLedger(
+            str(trial), dict(trial.config), BestEpoch(self.progress.metric, self.progress.mode)))
+        if self.recorder is not None:  # a new trial's run; or, restored or retried, its own
             params, tags = self.describe(trial.config)
             self.recorder.opened(trial.trial_id, ledger.name, params, tags)
         self._emit(trials)

@@ -171,7 +171,7 @@ def drive_sweep(
         tracker, target = prepared.tracker, prepared.target
         if target is not None:
             recorder = TrialRecorder(target, home.root / "journals" / f"{sweep_id}.jsonl",
-                                     spec.search.objective)
+                                     spec.search.objective, resumed=run.resumed)
         context = prepared.context(spec, home)
         with phases("search"):
             monitor = TrialMonitor(

@@ -60,8 +60,8 @@ LINGER_S = 0.25
 class TrialRecorder:
     """Every trial run of one sweep, written by the driver alone (see the module's doc)."""
 
-    def __init__(self, target: TrackingTarget, journal: Path, metric: str,
-                 retry_s: float = RETRY_S) -> None:
+    def __init__(self, target: TrackingTarget, journal: Path, metric: str, *,
+                 resumed: bool = False, retry_s: float = RETRY_S) -> None:
         self.target = target
         self.metric = metric
         self.retry_s = retry_s
@@ -75,6 +75,9 @@ class TrialRecorder:
         self.offline_since: float | None = None
         self._error: BaseException | None = None
         self._waiting = 0  # flushes waiting: the writer does not linger for them
+        # Whether a trial's run may exist without this writer knowing it (an earlier driver,
+        # or a request whose answer was lost): then runs are looked up before one is made.
+        self._unsure = resumed or bool(self._queue)
         if self._queue:
             logger.warning("sending %d writes an earlier driver of sweep %s left for MLflow",
                            len(self._queue), target.sweep_id)
@@ -192,6 +195,7 @@ class TrialRecorder:
                 outage = exc if is_transient(exc) else self._send_each(batch)
             if outage is not None:
                 self._logged.clear()  # an answer may be lost: read the runs again
+                self._unsure = True
                 self._away(outage)
                 continue
             self.journal.ack([number for number, _ in batch])
@@ -261,7 +265,10 @@ class TrialRecorder:
         metrics.clear()
 
     def _open(self, entry: Entry) -> None:
-        run_id = self._find(entry["trial"])
+        with self._cond:
+            run_id = self._runs.get(entry["trial"])
+        if run_id is None and self._unsure:
+            run_id = self._find(entry["trial"])
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")  # Ray restarted the trial
         else:
@@ -270,6 +277,7 @@ class TrialRecorder:
                 MLFLOW_PARENT_RUN_ID: target.parent_run_id, TAG_SWEEP: target.sweep_id,
                 TAG_TRIAL: entry["trial"], TAG_KIND: "trial", TAG_STATE: "running",
                 **entry["tags"]}).info.run_id
+            self._logged[run_id] = 0
         # Again on a found run: MLflow takes a param logged twice with the same value.
         params = [Param(key, value) for key, value in entry["params"].items()]
         for start in range(0, len(params), PARAMS_PER_CALL):
@@ -280,12 +288,13 @@ class TrialRecorder:
     def _end(self, run_id: str, entry: Entry) -> None:
         if entry["checkpoint"]:
             self._upload_best(run_id, entry["checkpoint"])
+        score, tags = [], []
         if entry["best_value"] is not None and math.isfinite(entry["best_value"]):
-            self.client.log_batch(
-                run_id, metrics=[Metric(f"best_{self.metric}", entry["best_value"],
-                                        int(time.time() * 1000), entry["best_epoch"])],
-                tags=[RunTag(TAG_BEST_EPOCH, str(entry["best_epoch"]))])
-        end_run(self.client, run_id, entry["state"], entry["reason"], entry["failure"])
+            score = [Metric(f"best_{self.metric}", entry["best_value"], int(time.time() * 1000),
+                            entry["best_epoch"])]
+            tags = [RunTag(TAG_BEST_EPOCH, str(entry["best_epoch"]))]
+        end_run(self.client, run_id, entry["state"], entry["reason"], entry["failure"],
+                metrics=score, tags=tags)
 
     def _upload_best(self, run_id: str, checkpoint: str) -> None:
         """The checkpoint file under `best_checkpoint/`, its images at the run's root."""

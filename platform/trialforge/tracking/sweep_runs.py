@@ -8,6 +8,7 @@ waiting out an outage (`outage.Patience`); the trials' runs are written by the
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ class SweepTracker:
         # a fresh sqlite database at once fail ("duplicate column name").
         self.client = MlflowClient(tracking_uri)
         self.patience = patience(tracking_uri)
+        # MLflow prints two lines per run it ends on a tracking server; the driver ends every
+        # trial's run, and the sweep's progress goes to the same terminal.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
     def start(
         self, experiment: str, sweep_id: str, spec_yaml: str, artifact_root: Path | None
@@ -156,17 +160,18 @@ class SweepTracker:
 
 def end_run(
     client: MlflowClient, run_id: str, state: str, reason: str | None = None,
-    failure: str | None = None,
+    failure: str | None = None, *, metrics: list[Metric] | None = None,
+    tags: list[RunTag] | None = None,
 ) -> None:
-    """Tag a trial's run with its state (and why, and its kind of failure) and set its
-    terminal status."""
-    tags = [RunTag(TAG_STATE, state)]
+    """Tag a trial's run with its state (and why, and its kind of failure), with any other
+    `metrics` and `tags` in the same request, and set its terminal status."""
+    tags = [*(tags or []), RunTag(TAG_STATE, state)]
     if reason:
         tags.append(RunTag(TAG_REASON, reason[:5000]))
     failure = failure or ("diverged" if state == "diverged" else None)
     if failure:
         tags.append(RunTag(TAG_FAILURE, failure))
-    client.log_batch(run_id, tags=tags)
+    client.log_batch(run_id, metrics=metrics or [], tags=tags)
     client.set_terminated(run_id, _RUN_STATUS[state])
 
 
