@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from trialforge.search.champion import best_scored
 from trialforge.search.monitor import FailFast, TrialEnd, TrialMonitor, trial_metrics
 from trialforge.search.progress import Progress
 from trialforge.train.contract import BestEpoch, improves, trial_outcome
@@ -112,7 +113,7 @@ def test_a_trial_is_scored_by_its_best_epoch_and_the_champion_ran_its_budget() -
     scores = {end.trial_id: (end.state, end.value, end.epochs) for end in ends}
     assert scores == {"a": ("completed", 0.95, 3), "b": ("stopped_early", 0.99, 1),
                       "c": ("completed", 0.94, 3)}
-    champion = monitor.champion()
+    champion = best_scored(monitor)
     assert champion is not None
     assert (champion.trial_id, champion.value, champion.epoch) == ("a", 0.95, 2), \
         "the best-scored trial that ran its whole budget, at its best epoch"
@@ -169,3 +170,18 @@ def test_epochs_a_dead_driver_never_saw_come_from_the_checkpoints_history(
     _epoch(trial, monitor, 4, 0.9)
     assert recorder.epochs == [1, 2, 3, 4]
     assert monitor.trials["a"].best.value == 0.9 and monitor.progress.epochs == 4
+
+
+def test_a_report_sent_again_is_kept_once(tmp_path: Path) -> None:
+    recorder = _Recorder()
+    monitor = TrialMonitor(Progress(total=1, metric="val_accuracy", mode="max", max_epochs=2),
+                           recorder)  # type: ignore[arg-type]
+    trial = _Trial("a", {})
+    trial.storage = _Storage()  # type: ignore[attr-defined]
+    monitor.on_trial_start(0, [], trial)
+    _epoch(trial, monitor, 1, 0.5)
+    last = {"epoch": 1, "val_accuracy": 0.5, "trial_state": "running", "trial_repeated": True}
+    monitor.on_trial_result(0, [], trial, last)  # it had arrived
+    monitor.on_trial_result(0, [], trial, {**last, "epoch": 2, "trial_state": "completed"})
+    assert recorder.epochs == [1, 2], "one that had not arrived is recorded"
+    assert monitor.progress.epochs == 2

@@ -9,11 +9,9 @@ scores each trial (`train.contract`: its best epoch), hands every start, epoch a
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
@@ -24,14 +22,18 @@ from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
 from trialforge.tracking import TrialRecorder
 from trialforge.tracking.tags import TAG_NODE
 from trialforge.train.contract import (
-    HISTORY_FILE,
     BestEpoch,
     Report,
     TrialState,
-    improves,
+    read_history,
     trial_outcome,
 )
-from trialforge.train.failures import CODE_ERROR, DIVERGED, failure_kind_of_error
+from trialforge.train.failures import (
+    CODE_ERROR,
+    DIVERGED,
+    error_summary,
+    failure_kind_of_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +130,8 @@ class TrialMonitor(Callback):
             return  # not an epoch: the failure a trial reported (see on_trial_complete)
         ledger = self.trials[trial.trial_id]
         epoch = int(result.get(Report.EPOCH.value, 0))
+        if result.get(Report.REPEATED.value) and epoch <= ledger.epochs:
+            return  # the last report again, which had arrived
         location = checkpoint_location(trial, result)
         if epoch > ledger.epochs + 1 and location is not None:
             # Resumed from a checkpoint newer than the last report a dead driver saw: the
@@ -169,7 +173,7 @@ class TrialMonitor(Callback):
             self._end(trial, trials, state, None)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        summary, text = _error_summary(trial)
+        summary, text = error_summary(trial.error_file, trial.get_error())
         self._end(trial, trials, TrialState.FAILED, failure_kind_of_error(text), summary)
 
     def interrupt_open_trials(self, reason: str) -> None:
@@ -205,20 +209,6 @@ class TrialMonitor(Callback):
             run_id = self.recorder.run_id(trial_id) if self.recorder is not None else None
             self.on_trial_end(TrialEnd(trial_id, run_id, state.value, failure, reason,
                                        ledger.epochs, ledger.best.value))
-
-    def champion(self) -> BestTrial | None:
-        """The best-scored trial that ran its whole budget (completed); if none did, the
-        best-scored of any (see `train.contract`). Ties go to the trial that started first."""
-        ranked = [(trial_id, ledger) for trial_id, ledger in self.trials.items()
-                  if ledger.best.value is not None]
-        completed = [(t, ledger) for t, ledger in ranked
-                     if ledger.state == TrialState.COMPLETED.value]
-        best: tuple[str, TrialLedger] | None = None
-        for trial_id, ledger in completed or ranked:
-            if best is None or improves(ledger.best.value, best[1].best.value,
-                                        self.progress.mode):
-                best = (trial_id, ledger)
-        return self.best_trial(best[0]) if best is not None else None
 
     def best_trial(self, trial_id: str) -> BestTrial | None:
         """The score of `trial_id` as a `BestTrial` (None if it has none)."""
@@ -258,25 +248,6 @@ def trial_metrics(result: dict[str, Any]) -> dict[str, float]:
             and not isinstance(value, bool)}
 
 
-def read_history(location: str) -> list[dict[str, Any]]:
-    """The metrics of every epoch up to the checkpoint at `location` (`HISTORY_FILE`)."""
-    path = f"{location}/{HISTORY_FILE}"
-    try:
-        if "://" in location:
-            import pyarrow.fs
-
-            filesystem, inner = pyarrow.fs.FileSystem.from_uri(path)
-            with filesystem.open_input_stream(inner) as stream:
-                text = stream.read().decode()
-        else:
-            text = Path(path).read_text()
-    except (OSError, ValueError) as exc:
-        logger.warning("no epoch history beside checkpoint %s: %s", location, exc)
-        return []
-    history: list[dict[str, Any]] = json.loads(text)
-    return history
-
-
 def checkpoint_location(trial: Any, result: dict[str, Any]) -> str | None:
     """Where the checkpoint of `result` is kept: a path, or a URI on remote storage."""
     storage = trial.storage
@@ -295,17 +266,3 @@ def _with_kind(failure: str | None, reason: str | None) -> str | None:
     if failure is None or failure == DIVERGED:
         return reason
     return f"{failure}: {reason}" if reason else failure
-
-
-def _error_summary(trial: Any) -> tuple[str, str]:
-    """The exception line of a failed trial's traceback (and where the full one is), and
-    the traceback."""
-    text = ""
-    # The driver's copy is written before this callback runs; the synced one may not be yet.
-    if trial.error_file and Path(trial.error_file).exists():
-        text = Path(trial.error_file).read_text()
-    text = text or str(trial.get_error() or "")
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    last = lines[-1] if lines else "unknown error"
-    where = f" (traceback: {trial.error_file})" if trial.error_file else ""
-    return f"{last}{where}", text

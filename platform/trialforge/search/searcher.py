@@ -28,7 +28,7 @@ class OptunaSearcher(OptunaSearch):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._bests: dict[str, BestEpoch] = {}  # trial id -> its best epoch so far
-        self._steps: dict[str, int] = {}  # trial id -> its last intermediate value's step
+        self._steps: dict[str, int] = {}  # trial id -> the last epoch it was told
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         new = trial_id not in self._ot_trials
@@ -56,14 +56,15 @@ class OptunaSearcher(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
+        epoch = int(result.get(Report.EPOCH.value, 0))
+        if epoch <= self._steps.get(trial_id, 0):
+            return  # told already: a report sent again, or an epoch a resumed trial retrained
+        self._steps[trial_id] = epoch
         first = self._objectives[0]
         self._bests.setdefault(trial_id, BestEpoch(first, self._directions()[0])).offer(result)
-        epoch, value = int(result.get(Report.EPOCH.value, 0)), result.get(first, math.nan)
-        # Optuna takes intermediate values of one objective only, each step once (a resumed
-        # trial reports some epochs again).
-        if len(self._objectives) == 1 and _finite(value) and epoch > self._steps.get(trial_id, 0):
+        value = result.get(first, math.nan)
+        if len(self._objectives) == 1 and _finite(value):  # Optuna takes one objective's
             self._ot_trials[trial_id].report(float(value), step=epoch)
-            self._steps[trial_id] = epoch
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

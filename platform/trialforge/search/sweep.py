@@ -30,13 +30,14 @@ from trialforge.catalog import (
 from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home, sqlite_file
 from trialforge.registry import RegisteredVersion, register_best_model
+from trialforge.search.champion import champion
 from trialforge.search.inputs import Prepared, reads_user_inputs
 from trialforge.search.liveness import this_process
 from trialforge.search.monitor import TrialEnd, TrialMonitor
 from trialforge.search.phases import Phases
 from trialforge.search.progress import BestTrial, Progress
 from trialforge.search.runtime import connect_ray
-from trialforge.search.searcher import fail_running_trials, optuna_champion, pareto_front
+from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget, TrackingUnavailableError, TrialRecorder
@@ -186,7 +187,7 @@ def drive_sweep(
             raise SweepFailedError(
                 f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
                 f"error: {monitor.stop_error}")
-        best = _champion(monitor, spec, home, sweep_id)
+        best = champion(monitor, spec, home, sweep_id)
         if best is None:
             raise SweepFailedError(_no_result_message(progress, monitor.outcomes))
         front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
@@ -268,18 +269,6 @@ def _close_open_trials(
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
         fail_running_trials(optuna_storage(run.home), study_name(run.sweep_id))
-
-
-def _champion(
-    monitor: TrialMonitor, spec: SweepSpec, home: Home, sweep_id: str
-) -> BestTrial | None:
-    """The trial whose checkpoint is registered: Optuna's best trial when Optuna scores the
-    sweep (one objective), else the monitor's by the same rule (`train.contract`)."""
-    if spec.search.space and not spec.search.multi_objective:
-        trial_id = optuna_champion(optuna_storage(home), study_name(sweep_id))
-        if trial_id is not None:
-            return monitor.best_trial(trial_id)
-    return monitor.champion()
 
 
 def _describe(

@@ -19,6 +19,8 @@ not a candidate.
 from __future__ import annotations
 
 import enum
+import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,8 @@ from typing import Any, TypedDict
 import torch
 
 from trialforge.errors import TrialforgeError
+
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 # Beside each checkpoint file: the metrics of every epoch up to it (JSON, a list of reports).
@@ -54,6 +58,7 @@ class Report(str, enum.Enum):
     FAILURE = "trial_failure"  # a failed trial's kind of failure (train.failures)
     ERROR = "trial_error"  # a failed trial's exception, and where it was raised
     NODE = "trial_node"  # the Ray node the trial (its rank 0) trains on
+    REPEATED = "trial_repeated"  # a report sent again (see train.trial): kept once
 
 
 class TrialCheckpoint(TypedDict, total=False):
@@ -147,3 +152,22 @@ def trial_outcome(last_result: dict[str, Any] | None) -> TrialState:
     state = (last_result or {}).get(Report.STATE.value)
     ended = (TrialState.COMPLETED, TrialState.DIVERGED, TrialState.FAILED)
     return TrialState(state) if state in {s.value for s in ended} else TrialState.STOPPED_EARLY
+
+
+def read_history(location: str) -> list[dict[str, Any]]:
+    """The metrics of every epoch up to the checkpoint at `location` (`HISTORY_FILE`)."""
+    path = f"{location}/{HISTORY_FILE}"
+    try:
+        if "://" in location:
+            import pyarrow.fs
+
+            filesystem, inner = pyarrow.fs.FileSystem.from_uri(path)
+            with filesystem.open_input_stream(inner) as stream:
+                text = stream.read().decode()
+        else:
+            text = Path(path).read_text()
+    except (OSError, ValueError) as exc:
+        logger.warning("no epoch history beside checkpoint %s: %s", location, exc)
+        return []
+    history: list[dict[str, Any]] = json.loads(text)
+    return history

@@ -17,6 +17,7 @@ normally, so neither Tune nor Train retries it; a lost worker is an error they r
 from __future__ import annotations
 
 import traceback
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -68,3 +69,17 @@ def failure_report(exc: BaseException, epoch: int) -> dict[str, Any]:
     """The last report of a trial that failed by itself with `exc`."""
     return {Report.EPOCH.value: epoch, Report.FAILURE.value: failure_kind(exc),
             Report.ERROR.value: describe(exc)}
+
+
+def error_summary(error_file: str | None, error: object) -> tuple[str, str]:
+    """The exception line of a trial's traceback that Tune saw end in an error (and where
+    the full one is: `error_file`), and the traceback."""
+    text = ""
+    # The driver's copy is written before Tune's callbacks run; the synced one may not be yet.
+    if error_file and Path(error_file).exists():
+        text = Path(error_file).read_text()
+    text = text or str(error or "")
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else "unknown error"
+    where = f" (traceback: {error_file})" if error_file else ""
+    return f"{last}{where}", text

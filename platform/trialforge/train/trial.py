@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec
+from trialforge.train.contract import Report
 from trialforge.train.failures import WORKER_LOST, failure_kind, failure_report
 from trialforge.train.loop import train_loop, trial_data
 from trialforge.train.session import RaySession, TrainSession, TrialSession, TuneSession
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 # refuses an empty request, so it reserves some memory instead.
 DRIVER_RESOURCES = {"cpu": 0.0, "memory": 64 * 2**20}
 TRAIN_POLL_INTERVAL_S = "0.05"
+# Where Tune's Train integration puts a report's checkpoint (Train's storage, not Tune's).
+CHECKPOINT_PATH = "checkpoint_path"
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,17 @@ def _fit_torch_trainer(spec: SweepSpec, context: TrialContext, trial_id: str) ->
             failure_config=ray.train.FailureConfig(max_failures=spec.train.max_failures),
         ),
     )
-    trainer.fit()
+    result = trainer.fit()
+    # Train hands each report to Tune through a queue that fit() may return before it drains:
+    # the last report, which says how the trial ended, can be lost. It is sent again, marked:
+    # the driver takes an epoch it already has once.
+    if result.metrics:
+        from ray import tune
+
+        last = {**result.metrics, Report.REPEATED.value: True}
+        if result.checkpoint is not None:
+            last[CHECKPOINT_PATH] = result.checkpoint.path
+        tune.report(last)
 
 
 def _train_worker(config: dict[str, Any]) -> None:
