@@ -165,3 +165,17 @@ def test_dashboard_without_its_app_says_where_it_looked(home: Path, tmp_path: Pa
     done = run_cli("dashboard", home=home, env={"TRIALFORGE_DASHBOARDS": str(tmp_path / "no")})
     assert done.returncode == 2
     assert f"the dashboard app is not at {tmp_path / 'no' / 'app.py'}" in done.stderr
+
+
+def test_init_writes_an_example_with_the_data_it_reads(home: Path, tmp_path: Path) -> None:
+    done = run_cli("init", str(tmp_path / "project"), "--example", "mlp_wine_table", home=home)
+    assert done.returncode == 0, done.stderr
+    spec = tmp_path / "project" / "jobs" / "mlp_wine_table.yaml"
+    assert spec.read_text() == (REPO / "jobs" / "mlp_wine_table.yaml").read_text()
+    data = tmp_path / "project" / "jobs" / "data" / "wine.csv"
+    assert data.read_bytes() == (REPO / "jobs" / "data" / "wine.csv").read_bytes()
+    folder = run_cli("init", str(tmp_path / "text"), "--example", "rnn_text", home=home)
+    assert folder.returncode == 0, folder.stderr
+    copied = sorted(p.name for p in (tmp_path / "text" / "jobs" / "data" / "corpus").iterdir())
+    assert copied == sorted(p.name for p in (REPO / "jobs" / "data" / "corpus").iterdir())
+    assert not home.exists(), "init touches no store"

@@ -7,6 +7,7 @@ waiting out an outage (`outage.Patience`); the trials' runs are written by the
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -115,9 +116,9 @@ class SweepTracker:
         found: dict[str, tuple[str, str]] = {}
         token = None
         while True:
-            page = self.patience.call("the trial runs", lambda: self.client.search_runs(
-                [target.experiment_id], max_results=1000, page_token=token,  # noqa: B023
-                filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
+            page = self.patience.call("the trial runs", functools.partial(
+                self.client.search_runs, [target.experiment_id], max_results=1000,
+                page_token=token, filter_string=f"tags.`{TAG_SWEEP}` = '{target.sweep_id}' "
                 f"and tags.`{TAG_KIND}` = 'trial'"))
             found.update({run.data.tags.get(TAG_TRIAL, run.info.run_id):
                           (run.info.run_id, run.info.status) for run in page})

@@ -33,6 +33,7 @@ from trialforge.train.contract import (
     TrialCheckpoint,
     TrialState,
     load_checkpoint,
+    read_history,
     save_checkpoint,
 )
 
@@ -116,9 +117,7 @@ class RaySession:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as directory:
-            history = Path(directory) / HISTORY_FILE
-            if history.exists():
-                self.history = json.loads(history.read_text())
+            self.history = read_history(directory)
             return load_checkpoint(Path(directory) / CHECKPOINT_FILE)
 
     def report(
