@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from trialforge.search.champion import best_scored
-from trialforge.search.monitor import FailFast, TrialEnd, TrialMonitor, trial_metrics
+from trialforge.search.fail_fast import FailFast
+from trialforge.search.monitor import TrialEnd, TrialMonitor, trial_metrics
 from trialforge.search.progress import Progress
 from trialforge.train.contract import BestEpoch, improves, trial_outcome
 
@@ -51,17 +52,17 @@ def _failed(trial_id: str, error: str, kind: str = "code_error") -> _Trial:
 
 def _monitor(ends: list[TrialEnd]) -> TrialMonitor:
     progress = Progress(total=8, metric="val_accuracy", mode="max", max_epochs=3)
-    return TrialMonitor(progress, None, None, on_trial_end=ends.append, fail_fast=3)
+    return TrialMonitor(progress, None, None, on_trial_end=ends.append, fail_fast=FailFast(3))
 
 
 def test_the_first_trials_failing_alike_stop_the_sweep() -> None:
     ends: list[TrialEnd] = []
     monitor = _monitor(ends)
-    stopper = FailFast(monitor)
+    stopper = monitor.fail_fast
     for trial_id in "abc":
         assert not stopper.stop_all()
         monitor.on_trial_complete(0, [], _failed(trial_id, "ValueError: bad"))
-    assert stopper.stop_all() and monitor.stop_error == "ValueError: bad"
+    assert stopper.stop_all() and stopper.error == "ValueError: bad"
     assert [(end.state, end.failure) for end in ends] == [("failed", "code_error")] * 3
     assert monitor.progress.failed == 3
 
@@ -77,7 +78,7 @@ def test_a_sweep_goes_on_unless_its_first_trials_fail_alike(third: _Trial) -> No
     monitor.on_trial_complete(0, [], _failed("b", "ValueError: bad"))
     monitor.on_trial_complete(0, [], third)
     monitor.on_trial_complete(0, [], _failed("d", "ValueError: bad"))  # too late to count
-    assert monitor.stop_error is None and not FailFast(monitor).stop_all()
+    assert monitor.fail_fast.error is None and not monitor.fail_fast.stop_all()
 
 
 class _Storage:  # what checkpoint_location reads of a trial's storage

@@ -1,4 +1,4 @@
-"""Telling an MLflow outage from a bad request, and the driver's patience with one."""
+"""Telling an MLflow outage from a bad request, and waiting one out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ import requests
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from trialforge.tracking.outage import Patience, TrackingUnavailableError, is_transient, reachable
+from trialforge.tracking.outage import (
+    TrackingUnavailableError,
+    is_transient,
+    reachable,
+    wait_out,
+)
 
 
 def test_outages_are_told_from_bad_requests() -> None:
@@ -40,7 +45,7 @@ def test_reachable_asks_a_server_and_trusts_other_stores() -> None:
         server.server_close()
 
 
-def test_a_call_waits_out_an_outage_and_repeats() -> None:
+def test_a_write_waits_out_an_outage_and_is_sent_again() -> None:
     state = {"up": False, "calls": 0}
 
     def send() -> str:
@@ -49,23 +54,19 @@ def test_a_call_waits_out_an_outage_and_repeats() -> None:
             raise MlflowException("API request failed with exception: Connection reset")
         return "done"
 
-    patience = Patience("fake:", limit_s=10, retry_s=0.01, probe=lambda _: bool(state["up"]))
     threading.Timer(0.1, lambda: state.update(up=True)).start()
-    assert patience.call("x", send) == "done"
+    assert wait_out("fake:", "x", send, limit_s=10, retry_s=0.01,
+                    probe=lambda _: bool(state["up"])) == "done"
     assert state["calls"] == 2
-    assert patience.down_since is None
 
 
-def test_patience_ends_with_one_clear_error_and_does_not_wait_again() -> None:
-    patience = Patience("http://mlflow:5000", limit_s=0.1, retry_s=0.01, probe=lambda _: False)
-    with pytest.raises(TrackingUnavailableError, match=r"http://mlflow:5000 has been unreach"):
-        patience.call("the end of run r1", lambda: None)
+def test_waiting_ends_with_one_clear_error() -> None:
     started = time.monotonic()
-    with pytest.raises(TrackingUnavailableError, match="TRIALFORGE_TRACKING_PATIENCE_S"):
-        patience.call("the sweep's outcome", lambda: None)
-    assert time.monotonic() - started < 0.05, "the outage already lasted too long"
-    patience.probe = lambda _: True
-    assert patience.call("x", lambda: 7) == 7, "MLflow is back: the clock starts over"
+    with pytest.raises(TrackingUnavailableError, match=r"http://mlflow:5000 has been unreach.*"
+                       r"the run of sweep s1 could not be written.*TRIALFORGE_TRACKING_PATIENCE_S"):
+        wait_out("http://mlflow:5000", "the run of sweep s1", lambda: None, limit_s=0.1,
+                 retry_s=0.01, probe=lambda _: False)
+    assert time.monotonic() - started < 5
 
 
 def test_a_bad_request_is_not_retried() -> None:
@@ -76,5 +77,5 @@ def test_a_bad_request_is_not_retried() -> None:
         raise MlflowException("no such param", error_code=INVALID_PARAMETER_VALUE)
 
     with pytest.raises(MlflowException):
-        Patience("fake:", limit_s=10, retry_s=0.01, probe=lambda _: True).call("x", send)
+        wait_out("fake:", "x", send, limit_s=10, retry_s=0.01, probe=lambda _: True)
     assert len(calls) == 1

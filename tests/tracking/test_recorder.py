@@ -1,22 +1,32 @@
-"""The driver's writer of every trial run, against a real MLflow store (sqlite)."""
+"""The driver's writer of a sweep's MLflow runs, against a real MLflow store (sqlite)."""
 
 from __future__ import annotations
 
+import json
+import math
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from trialforge.tracking import SweepTracker, TrackingTarget, TrialRecorder
+from trialforge.tracking import (
+    SweepRecorder,
+    TrackingTarget,
+    TrackingUnavailableError,
+    open_sweep_run,
+)
 from trialforge.tracking.journal import Journal
 from trialforge.train.contract import CHECKPOINT_FILE, save_checkpoint
 from trialforge.train.session import save_png
 
 
 def _target(tmp_path: Path) -> TrackingTarget:
-    tracker = SweepTracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    return tracker.start("exp", "s1", "name: x\n", tmp_path / "artifacts")
+    return open_sweep_run(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp", "s1", "name: x\n",
+                          tmp_path / "artifacts")
 
 
 def _checkpoint(folder: Path, epoch: int) -> str:
@@ -28,7 +38,7 @@ def _checkpoint(folder: Path, epoch: int) -> str:
 
 def test_a_trial_run_holds_its_params_epochs_score_and_best_checkpoint(tmp_path: Path) -> None:
     target = _target(tmp_path)
-    recorder = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    recorder = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
     recorder.opened("t1", "trial_t1", {"model.dropout": 0.25}, {"trialforge.backbone": "x"})
     for epoch, value in enumerate([0.5, 0.8, 0.7], start=1):
         recorder.epoch("t1", epoch, {"val_accuracy": value, "epoch_seconds": 0.1})
@@ -60,7 +70,7 @@ def test_a_new_driver_sends_what_the_journal_owes_and_logs_no_epoch_twice(
     tmp_path: Path,
 ) -> None:
     target = _target(tmp_path)
-    first = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    first = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
     first.opened("t1", "trial_t1", {}, {})
     first.epoch("t1", 1, {"val_accuracy": 0.5, "epoch_seconds": 0.1})
     first.flush()
@@ -69,7 +79,7 @@ def test_a_new_driver_sends_what_the_journal_owes_and_logs_no_epoch_twice(
     owed.append({"op": "epoch", "trial": "t1", "epoch": 2, "at": 2,
                  "metrics": {"val_accuracy": 0.6, "epoch_seconds": 0.1}})
     owed.close()
-    resumed = TrialRecorder(target, tmp_path / "journal.jsonl", "val_accuracy", resumed=True)
+    resumed = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy", resumed=True)
     resumed.opened("t1", "trial_t1", {}, {})  # the trial goes on in its run
     for epoch in (2, 3):  # it trains epoch 2 again, from the epoch-1 checkpoint
         resumed.epoch("t1", epoch, {"val_accuracy": 0.6, "epoch_seconds": 0.1})
@@ -82,3 +92,53 @@ def test_a_new_driver_sends_what_the_journal_owes_and_logs_no_epoch_twice(
     history = client.get_metric_history(runs[0].info.run_id, "val_accuracy")
     assert sorted(m.step for m in history) == [1, 2, 3], "each epoch once"
     assert runs[0].info.status == "FINISHED"
+
+
+def test_the_sweeps_end_closes_orphaned_runs_and_the_parent_run(tmp_path: Path) -> None:
+    target = _target(tmp_path)
+    first = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
+    first.opened("t1", "trial_t1", {}, {})  # its driver dies with it running
+    first.finished("failed", {}, {}, error="the driver was killed")
+    first.flush()
+    first.close()
+    resumed = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy", resumed=True)
+    resumed.opened("t2", "trial_t2", {}, {})
+    resumed.ended("t2", "completed", None, None, 1, 0.8, None)
+    resumed.end_orphans("the sweep ended with it running")
+    resumed.finished("finished", {"best_val_accuracy": 0.8, "seconds": math.nan},
+                     {"model.dropout": 0.25}, pareto_front=[{"trial": "t2"}])
+    resumed.flush()
+    resumed.close()
+    assert set(resumed.run_ids()) == {"t1", "t2"}, "the earlier driver's runs are learnt"
+    client = MlflowClient(target.tracking_uri)
+    orphan = client.get_run(resumed.run_ids()["t1"])
+    assert orphan.info.status == "KILLED"
+    assert orphan.data.tags["trialforge.state"] == "interrupted"
+    assert client.get_run(resumed.run_ids()["t2"]).info.status == "FINISHED"
+    parent = client.get_run(target.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert "trialforge.reason" not in parent.data.tags, "the earlier end's reason is gone"
+    assert parent.data.metrics == {"best_val_accuracy": 0.8}, "NaN is left out"
+    assert parent.data.params == {"best.model.dropout": "0.25"}
+    front = client.download_artifacts(target.parent_run_id, "pareto_front.json", str(tmp_path))
+    assert json.loads(Path(front).read_text()) == [{"trial": "t2"}]
+
+
+def test_an_outage_longer_than_the_patience_keeps_the_writes_and_fails_at_once(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    target = TrackingTarget(f"http://127.0.0.1:{closed}", "1", "p1", "s1")
+    recorder = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy", retry_s=0.05)
+    recorder.opened("t1", "trial_t1", {}, {})
+    with pytest.raises(TrackingUnavailableError, match=r"1 writes of the sweep's runs wait in"):
+        recorder.flush(patience=0.3)
+    started = time.monotonic()
+    with pytest.raises(TrackingUnavailableError, match="TRIALFORGE_TRACKING_PATIENCE_S"):
+        recorder.flush(patience=0.3)
+    assert time.monotonic() - started < 0.2, "the outage already lasted too long"
+    recorder.close()
+    assert [entry["op"] for _, entry in Journal(tmp_path / "journal.jsonl").pending()] == \
+        ["open"], "kept for `sweep resume`"

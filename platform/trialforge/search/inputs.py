@@ -1,5 +1,5 @@
-"""What a sweep's driver makes ready before its trials start: the MLflow parent run, the
-shared dataset, transfer backbones and a GAN's judge. Inputs a user points at (files,
+"""What a sweep's driver makes ready before its trials start: the MLflow parent run and its
+writer, the shared dataset, transfer backbones and a GAN's judge. Inputs a user points at (files,
 registry models) are checked before anything is written."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from trialforge.models.backbones import Backbone
 from trialforge.registry.backbones import backbone_sources, resolve_backbones
 from trialforge.spec import SweepSpec
 from trialforge.tasks import check_metric
-from trialforge.tracking import SweepTracker, TrackingTarget
+from trialforge.tracking import SweepRecorder, TrackingTarget, open_sweep_run
 from trialforge.train.trial import TrialContext, shared_dataset
 
 if TYPE_CHECKING:
@@ -28,8 +28,8 @@ class Prepared:
     """What the driver makes ready before trials start (stores, data, backbones, a GAN's
     judge); filled as it goes, so a failure part-way still leaves what needs closing."""
 
-    tracker: SweepTracker | None = None
     target: TrackingTarget | None = None
+    recorder: SweepRecorder | None = None
     dataset: Dataset | None = None
     backbones: dict[str, Backbone] | None = None
     judge: dict[str, torch.Tensor] | None = None
@@ -39,22 +39,24 @@ class Prepared:
         self, spec: SweepSpec, home: Home, sweep_id: str, catalog: Catalog, track: bool,
         phases: Phases, resumed: TrackingTarget | None = None,
     ) -> None:
-        """Open the sweep's parent run (or reopen a `resumed` sweep's), then the inputs."""
-        if resumed is not None:
-            with phases("stores"):
-                self.tracker = SweepTracker(home.tracking_uri)
-                self.target = self.tracker.reopen(resumed)
-        elif track:
-            with phases("stores"):
-                self.tracker = SweepTracker(home.tracking_uri)
-                self.target = self.tracker.start(
-                    spec.name, sweep_id, spec.to_yaml(),
+        """Open the sweep's parent run (or take a `resumed` sweep's) and its writer, then
+        the inputs."""
+        with phases("stores"):
+            if resumed is not None:
+                self.target = resumed
+            elif track:
+                self.target = open_sweep_run(
+                    home.tracking_uri, spec.name, sweep_id, spec.to_yaml(),
                     artifact_root=home.artifacts if home.embedded_tracking else None,
                 )
                 catalog.update_sweep(
                     sweep_id, mlflow_experiment_id=self.target.experiment_id,
                     mlflow_parent_run_id=self.target.parent_run_id,
                 )
+            if self.target is not None:
+                self.recorder = SweepRecorder(
+                    self.target, home.root / "journals" / f"{sweep_id}.jsonl",
+                    spec.search.objective, resumed=resumed is not None)
         with phases("data"):
             self.fill_inputs(spec, home)
 

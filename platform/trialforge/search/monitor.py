@@ -3,8 +3,7 @@
 A Tune callback, so it sees every report of every trial and what no trial can see of itself:
 being stopped by the scheduler, or dying with its worker. From that it keeps the progress,
 scores each trial (`train.contract`: its best epoch), hands every start, epoch and end to the
-`TrialRecorder` (MLflow) and every end to the catalog, and stops the sweep when its first
-`fail_fast` trials fail with the same code error.
+`SweepRecorder` (MLflow), every end to the catalog and to `FailFast`.
 """
 
 from __future__ import annotations
@@ -16,10 +15,10 @@ from typing import Any
 
 from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
-from ray.tune.stopper import Stopper
 
+from trialforge.search.fail_fast import FailFast
 from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
-from trialforge.tracking import TrialRecorder
+from trialforge.tracking import SweepRecorder
 from trialforge.tracking.tags import TAG_NODE
 from trialforge.train.contract import (
     BestEpoch,
@@ -28,12 +27,7 @@ from trialforge.train.contract import (
     read_history,
     trial_outcome,
 )
-from trialforge.train.failures import (
-    CODE_ERROR,
-    DIVERGED,
-    error_summary,
-    failure_kind_of_error,
-)
+from trialforge.train.failures import DIVERGED, error_summary, failure_kind_of_error
 
 logger = logging.getLogger(__name__)
 
@@ -76,21 +70,19 @@ class TrialMonitor(Callback):
     def __init__(
         self,
         progress: Progress,
-        recorder: TrialRecorder | None = None,
+        recorder: SweepRecorder | None = None,
         describe: Describe | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         on_trial_end: Callable[[TrialEnd], None] | None = None,
-        fail_fast: int = 0,
+        fail_fast: FailFast | None = None,
     ) -> None:
         self.progress = progress
         self.recorder = recorder
         self.describe = describe or (lambda config: (dict(config), {}))
         self.on_progress = on_progress
         self.on_trial_end = on_trial_end
-        self.fail_fast = fail_fast
+        self.fail_fast = fail_fast or FailFast()
         self.trials: dict[str, TrialLedger] = {}
-        self.first_errors: list[str | None] = []  # code errors of the first trials to end
-        self.stop_error: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with its experiment state; the live writers stay behind.
@@ -101,13 +93,13 @@ class TrialMonitor(Callback):
         # Saved in Tune's experiment checkpoint: a resumed sweep counts (and scores) the
         # trials that ended before its driver died.
         return {"progress": {key: getattr(self.progress, key) for key in SAVED_COUNTS},
-                "trials": dict(self.trials), "first_errors": list(self.first_errors)}
+                "trials": dict(self.trials), "first_errors": list(self.fail_fast.first_errors)}
 
     def set_state(self, state: dict[str, Any]) -> None:
         for key, value in state["progress"].items():
             setattr(self.progress, key, value)
         self.trials.update(state["trials"])
-        self.first_errors = list(state.get("first_errors", []))
+        self.fail_fast.first_errors = list(state.get("first_errors", []))
 
     @property
     def outcomes(self) -> dict[str, tuple[str, str | None]]:
@@ -116,8 +108,7 @@ class TrialMonitor(Callback):
                 in self.trials.items() if ledger.state != TrialState.RUNNING.value}
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        ledger = self.trials.setdefault(trial.trial_id, TrialLedger(
-            str(trial), dict(trial.config), BestEpoch(self.progress.metric, self.progress.mode)))
+        ledger = self._ledger(trial)
         if self.recorder is not None:  # a new trial's run; or, restored or retried, its own
             params, tags = self.describe(trial.config)
             self.recorder.opened(trial.trial_id, ledger.name, params, tags)
@@ -142,11 +133,10 @@ class TrialMonitor(Callback):
         self._epoch(trial.trial_id, ledger, result, location)
         self.progress.offer(result.get(self.progress.metric), ledger.name, trial.config,
                             epoch, trial.trial_id)
-        if self.recorder is not None:
-            node = str(result.get(Report.NODE.value) or "")
-            if node and node != ledger.node:
-                self.recorder.tag(trial.trial_id, {TAG_NODE: node})
-        ledger.node = str(result.get(Report.NODE.value) or ledger.node)
+        node = str(result.get(Report.NODE.value) or ledger.node)
+        if node != ledger.node and self.recorder is not None:
+            self.recorder.tag(trial.trial_id, {TAG_NODE: node})
+        ledger.node = node
         self._emit(trials)
 
     def _epoch(self, trial_id: str, ledger: TrialLedger, result: dict[str, Any],
@@ -184,20 +174,19 @@ class TrialMonitor(Callback):
 
     def _end(self, trial: Any, trials: list[Any], state: TrialState, failure: str | None,
              reason: str | None = None) -> None:
-        ledger = self.trials.setdefault(trial.trial_id, TrialLedger(
-            str(trial), dict(trial.config), BestEpoch(self.progress.metric, self.progress.mode)))
+        ledger = self._ledger(trial)
         if ledger.state != TrialState.RUNNING.value:
             return  # told twice (a restored trial that had ended)
         setattr(self.progress, state.value, getattr(self.progress, state.value) + 1)
         if state == TrialState.FAILED:
             logger.warning("trial %s failed (%s): %s", trial, failure, reason)
-        if len(self.first_errors) < self.fail_fast:
-            self.first_errors.append(reason if failure == CODE_ERROR else None)
-            if (len(self.first_errors) == self.fail_fast and self.first_errors[0]
-                    and len(set(self.first_errors)) == 1):
-                self.stop_error = self.first_errors[0]
+        self.fail_fast.offer(failure, reason)
         self._record_end(trial.trial_id, ledger, state, failure, reason)
         self._emit(trials, ended=trial.trial_id)
+
+    def _ledger(self, trial: Any) -> TrialLedger:
+        return self.trials.setdefault(trial.trial_id, TrialLedger(
+            str(trial), dict(trial.config), BestEpoch(self.progress.metric, self.progress.mode)))
 
     def _record_end(self, trial_id: str, ledger: TrialLedger, state: TrialState,
                     failure: str | None, reason: str | None) -> None:
@@ -226,19 +215,6 @@ class TrialMonitor(Callback):
                                     if t.status == "RUNNING" and t.trial_id != ended)
         if self.on_progress is not None:
             self.on_progress(self.progress)
-
-
-class FailFast(Stopper):
-    """Stops the whole sweep once the monitor has seen its first trials fail alike."""
-
-    def __init__(self, monitor: TrialMonitor) -> None:
-        self.monitor = monitor
-
-    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return False
-
-    def stop_all(self) -> bool:
-        return self.monitor.stop_error is not None
 
 
 def trial_metrics(result: dict[str, Any]) -> dict[str, float]:

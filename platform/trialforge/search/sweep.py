@@ -31,6 +31,7 @@ from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home, sqlite_file
 from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.champion import champion
+from trialforge.search.fail_fast import FailFast
 from trialforge.search.inputs import Prepared, reads_user_inputs
 from trialforge.search.liveness import this_process
 from trialforge.search.monitor import TrialEnd, TrialMonitor
@@ -40,8 +41,7 @@ from trialforge.search.runtime import connect_ray
 from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
-from trialforge.tracking import TrackingTarget, TrackingUnavailableError, TrialRecorder
-from trialforge.train.contract import TrialState
+from trialforge.tracking import TrackingTarget
 from trialforge.train.trial import TrialContext
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,6 @@ def drive_sweep(
         max_epochs=spec.train.epochs,
     )
     monitor: TrialMonitor | None = None
-    recorder: TrialRecorder | None = None
     owns_ray = False
     try:
         # MLflow's store and the data are made ready while Ray starts (which mostly waits on
@@ -169,40 +168,38 @@ def drive_sweep(
             finally:
                 futures.wait([setup])
             setup.result()  # the set-up's own error, if Ray started
-        tracker, target = prepared.tracker, prepared.target
-        if target is not None:
-            recorder = TrialRecorder(target, home.root / "journals" / f"{sweep_id}.jsonl",
-                                     spec.search.objective, resumed=run.resumed)
+        recorder, target = prepared.recorder, prepared.target
         context = prepared.context(spec, home)
         with phases("search"):
             monitor = TrialMonitor(
                 progress, recorder, describe=functools.partial(_describe, context),
                 on_progress=on_progress,
                 on_trial_end=functools.partial(_record_trial, catalog, sweep_id),
-                fail_fast=spec.search.fail_fast)
+                fail_fast=FailFast(spec.search.fail_fast))
             build_tuner(spec, home, sweep_id, run.experiment_path, monitor, context,
                         resumed=run.resumed).fit()
-            _close_open_trials(monitor, recorder, run, "the sweep ended with it running")
-        if monitor.stop_error is not None:
+            _end_open_trials(monitor, run, "the sweep ended with it running")
+            _settle(run)
+        if monitor.fail_fast.error is not None:
             raise SweepFailedError(
                 f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
-                f"error: {monitor.stop_error}")
+                f"error: {monitor.fail_fast.error}")
         best = champion(monitor, spec, home, sweep_id)
         if best is None:
             raise SweepFailedError(_no_result_message(progress, monitor.outcomes))
         front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
                  if spec.search.multi_objective and spec.search.space else None)
         model = None
-        if tracker is not None and target is not None and spec.register.enabled and best.run_id:
+        if target is not None and spec.register.enabled and best.run_id:
             with phases("register"):
                 model = register_best_model(
                     tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
                     trial_run_id=best.run_id, spec=spec.with_params(best.params),
                     value=best.value, sweep_id=sweep_id,
                 )
-        if tracker is not None and target is not None:
-            tracker.finish(
-                target, SweepState.FINISHED.value,
+        if recorder is not None:
+            recorder.finished(
+                SweepState.FINISHED.value,
                 summary={f"best_{spec.search.objective}": best.value,
                          "epochs_trained": progress.epochs,
                          "trials_completed": progress.completed,
@@ -212,6 +209,7 @@ def drive_sweep(
                 best_params=best.params,
                 pareto_front=front,
             )
+            recorder.flush()
         catalog.finish_sweep(
             sweep_id, SweepState.FINISHED, best_value=best.value, best_run_id=best.run_id,
             model_version=f"{model.name}/{model.version}" if model else None,
@@ -227,19 +225,21 @@ def drive_sweep(
     except BaseException as exc:
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
+        _end_open_trials(monitor, run, f"sweep {state.value}: {error}")
+        if prepared.recorder is not None:
+            prepared.recorder.finished(state.value, {}, {}, error=error)
         try:
-            _close_open_trials(monitor, recorder, run, f"sweep {state.value}: {error}")
-            if prepared.tracker is not None and prepared.target is not None:
-                prepared.tracker.finish(prepared.target, state.value, {}, {}, error=error)
-        except TrackingUnavailableError as lost:
-            # MLflow stayed away: its runs stay RUNNING, and what they lack waits in the
-            # journal (`sweep resume` sends it); the catalog still records how it ended.
+            _settle(run)
+        except Exception as lost:  # the sweep's own error is the one to raise
+            # MLflow stayed away (TrackingUnavailableError): its runs stay RUNNING, and what
+            # they lack waits in the journal (`sweep resume` sends it); or it refused a
+            # write. The catalog still records how the sweep ended.
             logger.error("%s", lost)
         catalog.finish_sweep(sweep_id, state, error=error, **_counts(progress))
         raise
     finally:
-        if recorder is not None:
-            recorder.close()
+        if prepared.recorder is not None:
+            prepared.recorder.close()
         catalog.close()
         if owns_ray:
             import ray
@@ -247,28 +247,24 @@ def drive_sweep(
             ray.shutdown()
 
 
-def _close_open_trials(
-    monitor: TrialMonitor | None, recorder: TrialRecorder | None, run: SweepRun, reason: str
-) -> None:
-    """No trial stays RUNNING, in MLflow or in Optuna, once the sweep is over; every write of
-    the trials' runs has arrived (or waits in the journal, if MLflow stayed away)."""
+def _end_open_trials(monitor: TrialMonitor | None, run: SweepRun, reason: str) -> None:
+    """No trial stays RUNNING, in MLflow (once its writes arrive) or in Optuna, once the
+    sweep is over."""
     if monitor is not None:
         monitor.interrupt_open_trials(reason)
-    if recorder is not None and run.prepared.tracker is not None:
-        recorder.flush()
-        runs = run.prepared.tracker.trial_runs(recorder.target)
-        # Runs of trials a dead driver started after Tune last saved: Tune never resumes them.
-        for trial_id, (_, status) in runs.items():
-            if status == "RUNNING":
-                recorder.ended(trial_id, TrialState.INTERRUPTED.value, reason, None, 0, None,
-                               None)
-        recorder.flush()
-        # With those an earlier driver opened (a resumed sweep): every trial's run is known.
-        recorder.learn_runs({trial_id: run_id for trial_id, (run_id, _) in runs.items()})
-        run.catalog.set_trial_runs(run.sweep_id, recorder.run_ids())
+    if run.prepared.recorder is not None:
+        run.prepared.recorder.end_orphans(reason)
     # KeyError: the study was never created, the sweep failed before its first trial.
     with contextlib.suppress(KeyError):
         fail_running_trials(optuna_storage(run.home), study_name(run.sweep_id))
+
+
+def _settle(run: SweepRun) -> None:
+    """Wait until every write of the sweep's runs has arrived (or raise, leaving them in the
+    journal, if MLflow stayed away); then the catalog learns each trial's run."""
+    if run.prepared.recorder is not None:
+        run.prepared.recorder.flush()
+        run.catalog.set_trial_runs(run.sweep_id, run.prepared.recorder.run_ids())
 
 
 def _describe(

@@ -11,7 +11,7 @@ import optuna
 from ray import tune
 
 from trialforge.home import Home
-from trialforge.search.monitor import FailFast, TrialMonitor
+from trialforge.search.monitor import TrialMonitor
 from trialforge.search.runtime import cluster_cpus
 from trialforge.search.schedulers import SchedulerMemory, build_scheduler
 from trialforge.search.searcher import OptunaSearcher, fail_running_trials
@@ -77,7 +77,7 @@ def build_tuner(
         storage_path=storage_path,
         # The scheduler's memory rides in Tune's experiment checkpoint, like the searcher's.
         callbacks=[monitor, SchedulerMemory(scheduler)],
-        stop=FailFast(monitor),
+        stop=monitor.fail_fast,
         verbose=0,
         # The best-scored checkpoints are kept (and the latest, always): each trial's best
         # weights stay in Ray's storage even if its process ends before it uploads them.

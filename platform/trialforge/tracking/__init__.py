@@ -1,11 +1,11 @@
 """MLflow tracking: the only package that talks to MLflow's tracking API (runs, metrics).
 
-The sweep's driver is its only user: `SweepTracker` for the parent run, `TrialRecorder` for
-every trial's run. Trials never import it.
+The sweep's driver is its only user: `open_sweep_run` opens the parent run, and the
+`SweepRecorder` writes everything after it. Trials never import it.
 """
 
 from trialforge.tracking.outage import TrackingUnavailableError
-from trialforge.tracking.recorder import TrialRecorder
-from trialforge.tracking.sweep_runs import SweepTracker, TrackingTarget
+from trialforge.tracking.recorder import SweepRecorder
+from trialforge.tracking.sweep_runs import TrackingTarget, open_sweep_run
 
-__all__ = ["SweepTracker", "TrackingTarget", "TrackingUnavailableError", "TrialRecorder"]
+__all__ = ["SweepRecorder", "TrackingTarget", "TrackingUnavailableError", "open_sweep_run"]

@@ -2,16 +2,15 @@
 
 MLflow's HTTP client retries a failing request itself for about four minutes (backoff up to
 120 s between tries), blocking its caller. So every write first asks the server's `/health`
-(one short request, no retries): while it does not answer, nothing is sent and the caller
-decides whether to wait (`Patience`, for the parent run) or to queue and go on (the trials'
-runs, `recorder.TrialRecorder`).
+(one short request, no retries), and nothing is sent while it does not answer. The driver's
+writer (`recorder.SweepRecorder`) keeps its writes meanwhile and training goes on; the one
+write the sweep cannot start without, its parent run, waits with `wait_out`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -52,6 +51,13 @@ class TrackingUnavailableError(TrialforgeError):
 
     exit_code = 1
 
+    @classmethod
+    def after(cls, tracking_uri: str, down_s: float, consequence: str) -> TrackingUnavailableError:
+        """The error for an outage of `down_s` seconds, saying what it cost."""
+        return cls(
+            f"MLflow at {tracking_uri} has been unreachable for {down_s:.0f} s: {consequence}; "
+            f"start the tracking server again, or wait longer with {PATIENCE_VARIABLE}")
+
 
 def reachable(tracking_uri: str) -> bool:
     """Whether the tracking server answers now; stores that are not a server always do."""
@@ -82,87 +88,34 @@ def patience_s() -> float:
     return float(value) if value else DEFAULT_PATIENCE_S
 
 
-class Patience:
-    """Synchronous MLflow calls that wait out an outage, for the sweep's driver.
-
-    The clock starts when MLflow stops answering and resets when a call succeeds again:
-    once an outage has lasted `limit_s`, every call fails at once with one clear error, so a
-    sweep closing its records does not wait `limit_s` again for each of them.
-    """
-
-    def __init__(
-        self,
-        tracking_uri: str,
-        limit_s: float | None = None,
-        retry_s: float | None = None,
-        probe: Callable[[str], bool] | None = None,
-    ) -> None:
-        self.tracking_uri = tracking_uri
-        self.limit_s = patience_s() if limit_s is None else limit_s
-        self.retry_s = RETRY_S if retry_s is None else retry_s
-        self.probe = probe
-        self.down_since: float | None = None
-        self._why = ""
-        self._lock = threading.Lock()
-
-    def call(self, what: str, send: Callable[[], T]) -> T:
-        """`send()`, retried until MLflow answers (each write is safe to repeat)."""
-        while True:
-            self._await_server(what)
+def wait_out(
+    tracking_uri: str, what: str, send: Callable[[], T], *, limit_s: float | None = None,
+    retry_s: float = RETRY_S, probe: Callable[[str], bool] = reachable,
+) -> T:
+    """`send()` once MLflow answers, sent again after an outage (it must be safe to repeat),
+    for as long as an outage may last (`patience_s`); then `TrackingUnavailableError`."""
+    limit = patience_s() if limit_s is None else limit_s
+    down_since: float | None = None
+    while True:
+        why: BaseException | None = None
+        if probe(tracking_uri):
             try:
-                result = send()
+                return send()
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                self._note_down(what, exc)
-                time.sleep(self.retry_s)
-                continue
-            self._note_up()
-            return result
-
-    def _await_server(self, what: str) -> None:
-        while not (self.probe or reachable)(self.tracking_uri):
-            self._note_down(what, None)
-            time.sleep(self.retry_s)
-
-    def _note_down(self, what: str, exc: BaseException | None) -> None:
-        with self._lock:
-            now = time.monotonic()
-            if exc is not None:
-                self._why = _first_line(exc)
-            if self.down_since is None:
-                self.down_since = now
-                logger.warning(
-                    "MLflow at %s is unreachable%s: writing %s waits up to %.0f s for it to "
-                    "come back (%s)", self.tracking_uri, f" ({self._why})" if self._why else "",
-                    what, self.limit_s, PATIENCE_VARIABLE)
-            if now - self.down_since >= self.limit_s:
-                raise TrackingUnavailableError(
-                    f"MLflow at {self.tracking_uri} has been unreachable for "
-                    f"{now - self.down_since:.0f} s, so {what} could not be written"
-                    f"{f' (last error: {self._why})' if self._why else ''}: start the tracking "
-                    f"server again, or wait longer with {PATIENCE_VARIABLE}")
-
-    def _note_up(self) -> None:
-        with self._lock:
-            if self.down_since is not None:
-                logger.warning("MLflow at %s is back after %.0f s", self.tracking_uri,
-                               time.monotonic() - self.down_since)
-            self.down_since = None
-            self._why = ""
+                why = exc
+        if down_since is None:
+            down_since = time.monotonic()
+            logger.warning("MLflow at %s is unreachable%s: %s waits up to %.0f s for it (%s)",
+                           tracking_uri, first_line(why), what, limit, PATIENCE_VARIABLE)
+        elif time.monotonic() - down_since >= limit:
+            raise TrackingUnavailableError.after(tracking_uri, time.monotonic() - down_since,
+                                                 f"{what} could not be written{first_line(why)}")
+        time.sleep(retry_s)
 
 
-_shared: dict[str, Patience] = {}
-_shared_lock = threading.Lock()
-
-
-def patience(tracking_uri: str) -> Patience:
-    """The process's `Patience` for `tracking_uri`: an outage is the server's, so every
-    record the driver writes to it shares one clock."""
-    with _shared_lock:
-        return _shared.setdefault(tracking_uri, Patience(tracking_uri))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+def first_line(exc: BaseException | None) -> str:
+    """`exc`'s first line, to quote in a message (" (...)"), or nothing."""
+    text = str(exc).strip().splitlines() if exc is not None else []
+    return f" ({text[0][:300]})" if text else ""

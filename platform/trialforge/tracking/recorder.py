@@ -1,25 +1,29 @@
-"""The one writer of every trial's MLflow run: the sweep's driver, from what Tune hands it.
+"""The one writer of a sweep's MLflow runs once its parent run is open: the driver.
 
-Trials only train and report to Ray. The driver turns each trial's start, epochs and end
-into writes (`opened`, `epoch`, `tag`, `ended`), which return at once: Tune's event loop,
-which every trial waits on, never waits on MLflow. Each write is journaled on local disk
-(`journal`) and sent, in order and batched, by a thread of its own. While MLflow is
-unreachable the writes wait, and they go out when it is back; a driver killed meanwhile
-leaves them in the journal for the next one (`sweep resume`).
+Trials only train and report to Ray. The driver turns each trial's start, epochs and end,
+and the sweep's own end, into writes (`opened`, `epoch`, `tag`, `ended`, `end_orphans`,
+`finished`) that return at once: Tune's event loop, which every trial waits on, never waits
+on MLflow. Each write is journaled on local disk (`journal`) and sent, in order and batched,
+by a thread of its own. While MLflow is unreachable the writes wait, and they go out when it
+is back; a driver killed meanwhile leaves them in the journal for the next one (`sweep
+resume`). `flush` waits for them for as long as an outage may last.
 
-Every write can be repeated without being recorded twice: a trial's run is found again by
-its trial tag, epochs up to the run's last logged epoch are skipped (a resumed trial trains
-some again), and a metric row sent twice with its timestamp is stored once by MLflow.
+Every write can be repeated without being recorded twice: the trials' runs an earlier driver
+(or a request whose answer was lost) may have made are looked up by their trial tag first,
+epochs up to a run's last logged epoch are skipped (a resumed trial trains some again), and
+a metric row sent twice with its timestamp is stored once by MLflow.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +33,22 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from trialforge.tracking.journal import Entry, Journal
 from trialforge.tracking.outage import (
-    PATIENCE_VARIABLE,
     RETRY_S,
     TrackingUnavailableError,
+    first_line,
     is_transient,
     patience_s,
     reachable,
 )
-from trialforge.tracking.sweep_runs import TrackingTarget, end_run, param_value
+from trialforge.tracking.sweep_runs import RUN_STATUS, TrackingTarget
 from trialforge.tracking.tags import (
     BEST_CHECKPOINT_DIR,
     EPOCH_MARKER,
+    PARETO_FRONT_FILE,
     TAG_BEST_EPOCH,
+    TAG_FAILURE,
     TAG_KIND,
+    TAG_REASON,
     TAG_STATE,
     TAG_SWEEP,
     TAG_TRIAL,
@@ -57,8 +64,8 @@ BATCH = 500  # journal entries sent per pass of the writer
 LINGER_S = 0.25
 
 
-class TrialRecorder:
-    """Every trial run of one sweep, written by the driver alone (see the module's doc)."""
+class SweepRecorder:
+    """Every write to one sweep's MLflow runs, by the driver alone (see the module's doc)."""
 
     def __init__(self, target: TrackingTarget, journal: Path, metric: str, *,
                  resumed: bool = False, retry_s: float = RETRY_S) -> None:
@@ -66,6 +73,9 @@ class TrialRecorder:
         self.metric = metric
         self.retry_s = retry_s
         self.client = MlflowClient(target.tracking_uri)
+        # MLflow prints two lines per run it ends on a tracking server; this ends every
+        # trial's run, and the sweep's progress goes to the same terminal.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.journal = Journal(journal)
         self._queue: deque[tuple[int, Entry]] = deque(self.journal.pending())
         self._cond = threading.Condition()
@@ -76,28 +86,30 @@ class TrialRecorder:
         self._error: BaseException | None = None
         self._waiting = 0  # flushes waiting: the writer does not linger for them
         # Whether a trial's run may exist without this writer knowing it (an earlier driver,
-        # or a request whose answer was lost): then runs are looked up before one is made.
+        # or a request whose answer was lost): then the sweep's runs are read first.
         self._unsure = resumed or bool(self._queue)
         if self._queue:
             logger.warning("sending %d writes an earlier driver of sweep %s left for MLflow",
                            len(self._queue), target.sweep_id)
             self._wake()
+        if resumed:
+            self._put({"op": "reopen"})
 
     # What the driver saw (Tune's event loop): each returns at once.
 
-    def opened(self, trial_id: str, name: str, params: dict[str, Any],
-               tags: dict[str, str]) -> None:
+    def opened(self, trial_id: str, name: str, params: Mapping[str, Any],
+               tags: Mapping[str, str]) -> None:
         """A trial started (or Ray restarted it): its run, with its knobs and tags."""
         self._put({"op": "open", "trial": trial_id, "name": name,
                    "params": {key: param_value(value) for key, value in params.items()},
                    "tags": dict(tags)})
 
-    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
+    def epoch(self, trial_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
         """One epoch's metrics, stamped now."""
         self._put({"op": "epoch", "trial": trial_id, "epoch": epoch,
-                   "metrics": metrics, "at": int(time.time() * 1000)})
+                   "metrics": dict(metrics), "at": _now_ms()})
 
-    def tag(self, trial_id: str, tags: dict[str, str]) -> None:
+    def tag(self, trial_id: str, tags: Mapping[str, str]) -> None:
         self._put({"op": "tag", "trial": trial_id, "tags": dict(tags)})
 
     def ended(self, trial_id: str, state: str, reason: str | None, failure: str | None,
@@ -106,39 +118,50 @@ class TrialRecorder:
         of that epoch (a path or URI in Ray's storage, with its images beside it)."""
         self._put({"op": "end", "trial": trial_id, "state": state, "reason": reason,
                    "failure": failure, "best_epoch": best_epoch, "best_value": best_value,
-                   "checkpoint": checkpoint})
+                   "checkpoint": checkpoint, "at": _now_ms()})
+
+    def end_orphans(self, reason: str) -> None:
+        """End as interrupted every trial run still RUNNING once the writes before it have
+        arrived: those of trials a dead driver started after Tune last saved its state,
+        which Tune never resumes."""
+        self._put({"op": "orphans", "reason": reason})
+
+    def finished(self, state: str, summary: Mapping[str, float], best_params: Mapping[str, Any],
+                 error: str | None = None, pareto_front: list[dict[str, Any]] | None = None,
+                 ) -> None:
+        """Close the parent run with how the sweep ended: its summary metrics, best params
+        (`best.KNOB`) and, for several objectives, its Pareto front (`pareto_front.json`)."""
+        self._put({"op": "finish", "state": state, "reason": error, "at": _now_ms(),
+                   "metrics": {key: float(value) for key, value in summary.items()
+                               if isinstance(value, (int, float)) and math.isfinite(value)},
+                   "params": {f"best.{key}": param_value(value)
+                              for key, value in best_params.items()},
+                   "pareto_front": pareto_front})
 
     # The driver's waits, off Tune's loop.
 
     def flush(self, patience: float | None = None) -> None:
         """Wait until every write so far has arrived, for as long as an outage may last
-        (`TRIALFORGE_TRACKING_PATIENCE_S`); then raise `TrackingUnavailableError`."""
+        (`TRIALFORGE_TRACKING_PATIENCE_S`); then raise `TrackingUnavailableError`. Raise
+        the first write MLflow refused, if one was."""
         limit = patience_s() if patience is None else patience
         with self._cond:
             self._waiting += 1
             self._cond.notify_all()
-        try:
-            self._await_queue(limit)
-        finally:
-            with self._cond:
+            try:
+                while self._queue:
+                    away = self.offline_since
+                    if away is not None and time.monotonic() - away >= limit:
+                        raise TrackingUnavailableError.after(
+                            self.target.tracking_uri, time.monotonic() - away,
+                            f"{len(self._queue)} writes of the sweep's runs wait in "
+                            f"{self.journal.path} and are sent by `sweep resume`")
+                    self._cond.wait(0.05)
+            finally:
                 self._waiting -= 1
-        with self._cond:
             error, self._error = self._error, None
         if error is not None:
             raise error
-
-    def _await_queue(self, limit: float) -> None:
-        with self._cond:
-            while self._queue:
-                away = self.offline_since
-                if away is not None and time.monotonic() - away >= limit:
-                    raise TrackingUnavailableError(
-                        f"MLflow at {self.target.tracking_uri} has been unreachable for "
-                        f"{time.monotonic() - away:.0f} s: {len(self._queue)} writes of the "
-                        f"trials' runs wait in {self.journal.path} and are sent by `sweep "
-                        f"resume`; start the tracking server again, or wait longer with "
-                        f"{PATIENCE_VARIABLE}")
-                self._cond.wait(0.05)
 
     def run_id(self, trial_id: str) -> str | None:
         """The run of `trial_id`, once its opening has arrived (see `flush`)."""
@@ -146,13 +169,9 @@ class TrialRecorder:
             return self._runs.get(trial_id)
 
     def run_ids(self) -> dict[str, str]:
+        """Trial id -> run id of every trial run known (after `end_orphans`, all of them)."""
         with self._cond:
             return dict(self._runs)
-
-    def learn_runs(self, runs: dict[str, str]) -> None:
-        """Trial id -> run id of runs an earlier driver of the sweep opened."""
-        with self._cond:
-            self._runs.update(runs)
 
     def close(self) -> None:
         """Close the journal (removed when nothing is owed)."""
@@ -170,7 +189,7 @@ class TrialRecorder:
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="mlflow-trial-writer")
+                                                name="mlflow-writer")
                 self._thread.start()
             self._cond.notify_all()
 
@@ -217,8 +236,8 @@ class TrialRecorder:
             except Exception as exc:
                 if is_transient(exc):
                     return exc
-                logger.error("MLflow refused a write of trial %s's run, dropped: %s",
-                             entry.get("trial"), exc)
+                logger.error("MLflow refused a write (%s) of sweep %s, dropped: %s",
+                             entry["op"], self.target.sweep_id, exc)
                 with self._cond:
                     self._error = self._error or exc
         return None
@@ -227,11 +246,11 @@ class TrialRecorder:
         with self._cond:
             if self.offline_since is None:
                 self.offline_since = time.monotonic()
-                why = f" ({str(exc).strip().splitlines()[0][:300]})" if exc and str(exc) else ""
                 logger.warning(
-                    "MLflow at %s is unreachable%s: training goes on; %d writes of the trials' "
+                    "MLflow at %s is unreachable%s: training goes on; %d writes of the sweep's "
                     "runs wait (journaled in %s) and are sent in order when it is back",
-                    self.target.tracking_uri, why, len(self._queue), self.journal.path)
+                    self.target.tracking_uri, first_line(exc), len(self._queue),
+                    self.journal.path)
             self._cond.notify_all()
         time.sleep(self.retry_s)
 
@@ -247,14 +266,8 @@ class TrialRecorder:
                         for key, value in entry["metrics"].items())
                 continue
             self._send_metrics(metrics)
-            if entry["op"] == "open":
-                self._open(entry)
-            elif (run_id := self._run_of(entry["trial"])) is not None:
-                if entry["op"] == "tag":
-                    self.client.log_batch(run_id, tags=[RunTag(k, v)
-                                                         for k, v in entry["tags"].items()])
-                else:
-                    self._end(run_id, entry)
+            {"open": self._open, "tag": self._tag, "end": self._end, "orphans": self._orphans,
+             "finish": self._finish, "reopen": self._reopen}[entry["op"]](entry)
         self._send_metrics(metrics)
 
     def _send_metrics(self, metrics: dict[str, list[Metric]]) -> None:
@@ -265,10 +278,7 @@ class TrialRecorder:
         metrics.clear()
 
     def _open(self, entry: Entry) -> None:
-        with self._cond:
-            run_id = self._runs.get(entry["trial"])
-        if run_id is None and self._unsure:
-            run_id = self._find(entry["trial"])
+        run_id = self._run_of(entry["trial"])
         if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")  # Ray restarted the trial
         else:
@@ -285,16 +295,54 @@ class TrialRecorder:
         with self._cond:
             self._runs[entry["trial"]] = run_id
 
-    def _end(self, run_id: str, entry: Entry) -> None:
+    def _tag(self, entry: Entry) -> None:
+        if (run_id := self._run_of(entry["trial"])) is not None:
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in entry["tags"].items()])
+
+    def _end(self, entry: Entry) -> None:
+        run_id = self._run_of(entry["trial"])
+        if run_id is None:
+            return
         if entry["checkpoint"]:
             self._upload_best(run_id, entry["checkpoint"])
-        score, tags = [], []
+        score, tags = [], [RunTag(TAG_FAILURE, entry["failure"])] if entry["failure"] else []
         if entry["best_value"] is not None and math.isfinite(entry["best_value"]):
-            score = [Metric(f"best_{self.metric}", entry["best_value"], int(time.time() * 1000),
+            score = [Metric(f"best_{self.metric}", entry["best_value"], entry["at"],
                             entry["best_epoch"])]
-            tags = [RunTag(TAG_BEST_EPOCH, str(entry["best_epoch"]))]
-        end_run(self.client, run_id, entry["state"], entry["reason"], entry["failure"],
-                metrics=score, tags=tags)
+            tags.append(RunTag(TAG_BEST_EPOCH, str(entry["best_epoch"])))
+        self._close_run(run_id, entry["state"], entry["reason"], metrics=score, tags=tags)
+
+    def _orphans(self, entry: Entry) -> None:
+        for trial_id, status in self._read_runs().items():
+            if status == "RUNNING":
+                self._close_run(self._runs[trial_id], "interrupted", entry["reason"])
+
+    def _reopen(self, entry: Entry) -> None:
+        run_id = self.target.parent_run_id
+        self.client.update_run(run_id, status="RUNNING")
+        self.client.set_tag(run_id, TAG_STATE, "running")
+        if TAG_REASON in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, TAG_REASON)  # why it stopped before
+
+    def _finish(self, entry: Entry) -> None:
+        run_id = self.target.parent_run_id
+        if entry["pareto_front"] is not None:
+            self.client.log_dict(run_id, entry["pareto_front"], PARETO_FRONT_FILE)
+        self._close_run(
+            run_id, entry["state"], entry["reason"],
+            metrics=[Metric(key, value, entry["at"], 0) for key, value in entry["metrics"].items()],
+            params=[Param(key, value) for key, value in entry["params"].items()][:PARAMS_PER_CALL])
+
+    def _close_run(self, run_id: str, state: str, reason: str | None, *,
+                   metrics: Iterable[Metric] = (), params: Iterable[Param] = (),
+                   tags: Iterable[RunTag] = ()) -> None:
+        """Tag a run with its state (and why), with `metrics`, `params` and `tags` in the
+        same request, and set its terminal status."""
+        tags = [*tags, RunTag(TAG_STATE, state)]
+        if reason:
+            tags.append(RunTag(TAG_REASON, reason[:5000]))
+        self.client.log_batch(run_id, metrics=list(metrics), params=list(params), tags=tags)
+        self.client.set_terminated(run_id, RUN_STATUS.get(state, "FAILED"))
 
     def _upload_best(self, run_id: str, checkpoint: str) -> None:
         """The checkpoint file under `best_checkpoint/`, its images at the run's root."""
@@ -311,25 +359,44 @@ class TrialRecorder:
                     self.client.log_artifact(run_id, str(path))
 
     def _run_of(self, trial_id: str) -> str | None:
+        if trial_id not in self._runs and self._unsure:
+            self._read_runs()
         with self._cond:
-            known = self._runs.get(trial_id)
-        if known is None and (known := self._find(trial_id)) is not None:
-            with self._cond:
-                self._runs[trial_id] = known
-        return known
+            return self._runs.get(trial_id)
 
-    def _find(self, trial_id: str) -> str | None:
-        found = self.client.search_runs(
-            [self.target.experiment_id],
-            filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
-            f"and tags.`{TAG_TRIAL}` = '{trial_id}'", max_results=1)
-        return str(found[0].info.run_id) if found else None
+    def _read_runs(self) -> dict[str, str]:
+        """Trial id -> status of every trial run of the sweep in MLflow, whose ids this
+        writer learns (read in pages)."""
+        statuses: dict[str, str] = {}
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.target.experiment_id], max_results=1000, page_token=token,
+                filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
+                f"and tags.`{TAG_KIND}` = 'trial'")
+            with self._cond:
+                for run in page:
+                    self._runs.setdefault(run.data.tags[TAG_TRIAL], run.info.run_id)
+                    statuses[run.data.tags[TAG_TRIAL]] = run.info.status
+            token = page.token
+            if not token:
+                self._unsure = False
+                return statuses
 
     def _last_logged(self, run_id: str) -> int:
         if run_id not in self._logged:
             history = self.client.get_metric_history(run_id, EPOCH_MARKER)
             self._logged[run_id] = max((m.step for m in history), default=0)
         return self._logged[run_id]
+
+
+def param_value(value: Any) -> str:
+    """A knob's value as an MLflow param (which holds at most 6,000 characters)."""
+    return str(value)[:6000]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _local_folder(checkpoint: str, scratch: Path) -> Path | None:
