@@ -1,4 +1,4 @@
-"""Run every benchmark (B1-B7) one after the other; each prints its table and writes JSON
+"""Run every benchmark (B0-B7) one after the other; each prints its table and writes JSON
 to benchmarks/results/. Pass --quick for one repetition each (a smoke run, not figures).
 
 Run: python benchmarks/run_all.py [--quick]
@@ -14,6 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
+    "vs_script.py": ["--pairs", "5"],
     "overhead.py": ["--repeats", "3"],
     "search_efficiency.py": ["--seeds", "5"],
     "bookkeeping.py": ["--trials", "200"],
@@ -23,6 +24,7 @@ BENCHMARKS = {
     "dashboard.py": ["--runs", "1000", "--repeats", "5"],
 }
 QUICK = {
+    "vs_script.py": ["--pairs", "1", "--only", "fixed"],
     "overhead.py": ["--repeats", "1"],
     "search_efficiency.py": ["--seeds", "1"],
     "bookkeeping.py": ["--trials", "20"],

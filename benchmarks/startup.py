@@ -1,7 +1,8 @@
 """B6 startup: `trialforge --help`, and `sweep run` until the first trial trains.
 
-The first trial "trains" when its MLflow run opens, inside the trial, just before its data
-and model are set up; measured from the moment the CLI process is started.
+The first trial "trains" when its first epoch began: the time its first result reached the
+driver (the epoch's MLflow timestamp) less the epoch's own seconds; measured from the moment
+the CLI process is started.
 
 Run: python benchmarks/startup.py [--repeats 5]
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,7 +44,10 @@ def first_trial_seconds(home: Path) -> dict[str, float]:
     runs = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], "tags.`trialforge.kind` = 'trial'"
     )
-    first = min(run.info.start_time for run in runs) / 1000
+    first = min(
+        (m.timestamp / 1000 - m.value for run in runs
+         for m in client.get_metric_history(run.info.run_id, "epoch_seconds") if m.step == 1),
+        default=float("nan"))
     return {"first_trial": first - started, "whole": finished - started}
 
 
@@ -56,6 +61,8 @@ def main() -> None:
     report("B6-startup", [
         Figure.of("trialforge --help", helps, "s", target="<= 1", met=max(helps) <= 1.0),
         Figure.of("sweep run -> first trial training", [f["first_trial"] for f in firsts], "s",
+                  target="<= 6",
+                  met=statistics.median(f["first_trial"] for f in firsts) <= 6.0,
                   note="Ray start, stores, Tune, worker start with its imports"),
         Figure.of("sweep run, 2 trials x 1 epoch, to exit", [f["whole"] for f in firsts], "s"),
     ], {"help": helps, "first_trial": firsts})

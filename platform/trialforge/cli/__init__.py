@@ -6,6 +6,11 @@ User mistakes print one red line and exit 2; a sweep that produced nothing exits
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+from typing import NoReturn
+
 import typer
 
 from trialforge.cli.examples import init
@@ -29,7 +34,23 @@ app.command("init")(init)
 
 def main() -> None:
     """Console-script entry point."""
-    app(prog_name="trialforge")
+    try:
+        app(prog_name="trialforge")
+    except SystemExit as done:
+        _leave(done.code)
+    _leave(0)
+
+
+def _leave(code: str | int | None) -> NoReturn:
+    """Exit without the interpreter's teardown, which takes seconds once torch and Ray are
+    loaded (their finalizers); every command closes its own stores before it returns."""
+    ray = sys.modules.get("ray")
+    if isinstance(code, str) or (ray is not None and ray.is_initialized()):
+        sys.exit(code)  # a message to print, or Ray's exit handler stops what it started
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

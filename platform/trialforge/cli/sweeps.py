@@ -55,6 +55,10 @@ def sweep_run(
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     sweep_spec = load_spec(spec, overrides or [])  # invalid input stops here, nothing written
+    if not sweep_spec.reads_user_inputs():  # those are checked before Ray starts
+        from trialforge.search.runtime import start_ray_soon
+
+        start_ray_soon(sweep_spec)  # Ray comes up while the driver imports the rest
     quiet_libraries()
     from trialforge.search import run_sweep
 

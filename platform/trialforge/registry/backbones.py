@@ -18,26 +18,15 @@ import torch
 from trialforge.errors import NotFoundError, SpecError
 from trialforge.home import sqlite_file
 from trialforge.models.backbones import Backbone
-from trialforge.spec import Choice, SweepSpec, TransferConfig
+from trialforge.spec import SweepSpec
 
 SCRATCH = "scratch"
 TAG_BACKBONE = "trialforge.backbone"
 
 
-def backbone_sources(spec: SweepSpec) -> list[str]:
-    """Every backbone the sweep may train: the spec's, and the choices of its space."""
-    if not isinstance(spec.model, TransferConfig):
-        return []
-    sources = [spec.model.backbone]
-    space = spec.search.space.get("model.backbone")
-    if isinstance(space, Choice):
-        sources += [str(value) for value in space.choice]
-    return list(dict.fromkeys(sources))
-
-
 def resolve_backbones(spec: SweepSpec, tracking_uri: str) -> dict[str, Backbone]:
     """Each backbone source of `spec`, resolved; a missing one is a clear error now."""
-    return {source: resolve_backbone(source, tracking_uri) for source in backbone_sources(spec)}
+    return {source: resolve_backbone(source, tracking_uri) for source in spec.backbone_sources()}
 
 
 def resolve_backbone(source: str, tracking_uri: str) -> Backbone:

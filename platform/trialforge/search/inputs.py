@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from trialforge.data import FILE_DATASETS
 from trialforge.data.dataset import Dataset
 from trialforge.errors import SpecError
 from trialforge.home import Home
 from trialforge.models.backbones import Backbone
-from trialforge.registry.backbones import backbone_sources, resolve_backbones
+from trialforge.registry.backbones import resolve_backbones
 from trialforge.spec import SweepSpec
 from trialforge.tasks import check_metric
 from trialforge.tracking import SweepRecorder, TrackingTarget, open_sweep_run
@@ -88,11 +87,6 @@ def _gan_judge(spec: SweepSpec, dataset: Dataset | None, home: Home) -> dict[str
     data = dataset or trial_data(spec)
     return cached_judge(home.root / "cache", data.x_train, data.y_train, data.num_classes,
                         spec.seed)
-
-
-def reads_user_inputs(spec: SweepSpec) -> bool:
-    """Whether the sweep reads files or registry models, which are checked up front."""
-    return spec.data.dataset in FILE_DATASETS or bool(backbone_sources(spec))
 
 
 def check_task_metrics(spec: SweepSpec, data: Dataset) -> None:

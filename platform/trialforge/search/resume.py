@@ -26,6 +26,7 @@ from trialforge.search.inputs import Prepared
 from trialforge.search.liveness import process_alive, this_process
 from trialforge.search.phases import Phases
 from trialforge.search.progress import Progress
+from trialforge.search.runtime import start_ray_soon
 from trialforge.search.sweep import SweepResult, SweepRun, drive_sweep
 from trialforge.spec import parse_spec
 from trialforge.tracking import TrackingTarget
@@ -75,6 +76,7 @@ def resume_sweep(
     except BaseException:
         catalog.close()
         raise
+    start_ray_soon(spec)
     experiment = record.ray_storage_path or f"{home.ray_results}/{record.id}"
     if "://" not in experiment:  # a local folder (or one every node mounts)
         restore_missing_checkpoints(Path(experiment))

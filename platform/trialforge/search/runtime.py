@@ -1,10 +1,18 @@
-"""Connecting the driver to Ray: a local instance, or the cluster `RAY_ADDRESS` names."""
+"""Connecting the driver to Ray: a local instance, or the cluster `RAY_ADDRESS` names.
+
+A local Ray takes seconds to start, mostly waiting on its own processes. `start_ray_soon`
+begins that on a thread of its own as soon as the spec is known, so Ray comes up while the
+driver imports its libraries and makes its stores ready; `connect_ray` then waits for it.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import logging
 import os
+import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import ray
@@ -15,8 +23,46 @@ from trialforge.spec import SweepSpec
 RAY_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for its driver
 
 
+_starting: Future[bool] | None = None
+_starting_lock = threading.Lock()
+
+
+def start_ray_soon(spec: SweepSpec) -> None:
+    """Begin starting (or joining) Ray for `spec` now, on a thread; see `connect_ray`."""
+    global _starting
+    with _starting_lock:
+        if _starting is None and not ray.is_initialized():
+            # Off the main thread Ray cannot set its SIGTERM handler, and says so; the CLI
+            # sets its own (a stopped job ends as interrupted).
+            logging.getLogger("ray._private.worker").addFilter(
+                lambda record: "SIGTERM handler is not set" not in record.getMessage())
+            _starting = Future()
+            threading.Thread(target=_start_and_stay, args=(spec, _starting), daemon=True,
+                             name="ray-start").start()
+
+
 def connect_ray(spec: SweepSpec) -> bool:
-    """Start or join Ray for a sweep of `spec`; True if this call started it (and owns it)."""
+    """Start or join Ray for a sweep of `spec` (or wait for `start_ray_soon`'s start); True
+    if this process started it (and owns it)."""
+    global _starting
+    with _starting_lock:
+        starting, _starting = _starting, None
+    return starting.result() if starting is not None else _init_ray(spec)
+
+
+def _start_and_stay(spec: SweepSpec, started: Future[bool]) -> None:
+    try:
+        started.set_result(_init_ray(spec))
+    except BaseException as exc:
+        started.set_exception(exc)
+        return
+    # The thread that started Ray must outlive it: when it ends, Ray's connection to its
+    # object store closes with it, and the driver's next call to Ray ends the process.
+    while ray.is_initialized():
+        time.sleep(2.0)
+
+
+def _init_ray(spec: SweepSpec) -> bool:
     # Tune's console tables would fight the CLI's progress line; trialforge reports progress.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # Tune's CSV, JSON and TensorBoard files per result duplicate MLflow and cost the driver

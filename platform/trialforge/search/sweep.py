@@ -11,6 +11,7 @@ import contextlib
 import functools
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
@@ -32,12 +33,12 @@ from trialforge.home import Home, resolve_home, sqlite_file
 from trialforge.registry import RegisteredVersion, register_best_model
 from trialforge.search.champion import champion
 from trialforge.search.fail_fast import FailFast
-from trialforge.search.inputs import Prepared, reads_user_inputs
+from trialforge.search.inputs import Prepared
 from trialforge.search.liveness import this_process
 from trialforge.search.monitor import TrialEnd, TrialMonitor
 from trialforge.search.phases import Phases
 from trialforge.search.progress import BestTrial, Progress
-from trialforge.search.runtime import connect_ray
+from trialforge.search.runtime import connect_ray, start_ray_soon
 from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
@@ -79,11 +80,12 @@ def run_sweep(
     home = home or resolve_home()
     phases = Phases()
     prepared = Prepared()
-    if reads_user_inputs(spec):
+    if spec.reads_user_inputs():
         # Files and registry models are checked before anything is written: bad input is an
         # error with no catalog row, no MLflow run and no Ray started.
         with phases("data"):
             prepared.fill_inputs(spec, home)
+    start_ray_soon(spec)  # Ray comes up while the stores are made ready
     home.create()
     with phases("stores"):
         create_stores(home)
@@ -156,6 +158,7 @@ def drive_sweep(
     )
     monitor: TrialMonitor | None = None
     owns_ray = False
+    ray_stopping: threading.Thread | None = None
     try:
         # MLflow's store and the data are made ready while Ray starts (which mostly waits on
         # its processes): start-up takes the longer of the two, not their sum.
@@ -180,6 +183,9 @@ def drive_sweep(
                         resumed=run.resumed).fit()
             _end_open_trials(monitor, run, "the sweep ended with it running")
             _settle(run)
+        if owns_ray:  # nothing below needs Ray: it stops while the champion is registered
+            ray_stopping = threading.Thread(target=_stop_ray, name="ray-stop")
+            ray_stopping.start()
         if monitor.fail_fast.error is not None:
             raise SweepFailedError(
                 f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
@@ -241,10 +247,16 @@ def drive_sweep(
         if prepared.recorder is not None:
             prepared.recorder.close()
         catalog.close()
-        if owns_ray:
-            import ray
+        if ray_stopping is not None:
+            ray_stopping.join()
+        elif owns_ray:
+            _stop_ray()
 
-            ray.shutdown()
+
+def _stop_ray() -> None:
+    import ray
+
+    ray.shutdown()
 
 
 def _end_open_trials(monitor: TrialMonitor | None, run: SweepRun, reason: str) -> None:

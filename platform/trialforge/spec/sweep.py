@@ -9,9 +9,9 @@ from typing import Any
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from trialforge.data.names import DATASET_LAYOUTS, DATASET_TASKS
+from trialforge.data.names import DATASET_LAYOUTS, DATASET_TASKS, FILE_DATASETS
 from trialforge.models import INPUT_LAYOUT
-from trialforge.spec.families import CNNConfig, CustomModelConfig, ModelConfig
+from trialforge.spec.families import CNNConfig, CustomModelConfig, ModelConfig, TransferConfig
 from trialforge.spec.section import Section
 from trialforge.spec.sections import DataConfig, RegisterConfig, SearchConfig, TrainConfig
 from trialforge.spec.space import Choice, ParamSpace, candidate_values
@@ -153,6 +153,20 @@ class SweepSpec(Section):
             for section, values in updates.items()
         }
         return self.model_copy(update=sections)
+
+    def backbone_sources(self) -> list[str]:
+        """Every backbone a transfer sweep may train: the spec's, and its space's choices."""
+        if not isinstance(self.model, TransferConfig):
+            return []
+        sources = [self.model.backbone]
+        space = self.search.space.get("model.backbone")
+        if isinstance(space, Choice):
+            sources += [str(value) for value in space.choice]
+        return list(dict.fromkeys(sources))
+
+    def reads_user_inputs(self) -> bool:
+        """Whether the sweep reads a user's files or registry models (checked up front)."""
+        return self.data.dataset in FILE_DATASETS or bool(self.backbone_sources())
 
     @property
     def model_name(self) -> str:

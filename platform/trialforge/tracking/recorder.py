@@ -61,7 +61,7 @@ PARAMS_PER_CALL = 100
 BATCH = 500  # journal entries sent per pass of the writer
 # How long the writer gathers entries before a pass (unless someone waits for them): fewer,
 # larger requests, and less time holding the driver's GIL away from Tune's loop.
-LINGER_S = 0.25
+LINGER_S = 1.0
 
 
 class SweepRecorder:
