@@ -25,6 +25,10 @@ RAY_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor fo
 
 _starting: Future[bool] | None = None
 _starting_lock = threading.Lock()
+# Off the main thread Ray cannot set its SIGTERM handler, and says so; the CLI sets its own
+# (a stopped job ends as interrupted).
+logging.getLogger("ray._private.worker").addFilter(
+    lambda record: "SIGTERM handler is not set" not in record.getMessage())
 
 
 def start_ray_soon(spec: SweepSpec) -> None:
@@ -32,10 +36,6 @@ def start_ray_soon(spec: SweepSpec) -> None:
     global _starting
     with _starting_lock:
         if _starting is None and not ray.is_initialized():
-            # Off the main thread Ray cannot set its SIGTERM handler, and says so; the CLI
-            # sets its own (a stopped job ends as interrupted).
-            logging.getLogger("ray._private.worker").addFilter(
-                lambda record: "SIGTERM handler is not set" not in record.getMessage())
             _starting = Future()
             threading.Thread(target=_start_and_stay, args=(spec, _starting), daemon=True,
                              name="ray-start").start()

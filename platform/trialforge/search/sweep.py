@@ -30,7 +30,7 @@ from trialforge.catalog import (
 )
 from trialforge.errors import SweepFailedError
 from trialforge.home import Home, resolve_home, sqlite_file
-from trialforge.registry import RegisteredVersion, register_best_model
+from trialforge.registry import RegisteredVersion, register_best_model, warm_up_export
 from trialforge.search.champion import champion
 from trialforge.search.fail_fast import FailFast
 from trialforge.search.inputs import Prepared
@@ -173,6 +173,8 @@ def drive_sweep(
             setup.result()  # the set-up's own error, if Ray started
         recorder, target = prepared.recorder, prepared.target
         context = prepared.context(spec, home)
+        registers = target is not None and spec.register.enabled
+        export_warm_up = warm_up_export() if registers else None
         with phases("search"):
             monitor = TrialMonitor(
                 progress, recorder, describe=functools.partial(_describe, context),
@@ -196,8 +198,10 @@ def drive_sweep(
         front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
                  if spec.search.multi_objective and spec.search.space else None)
         model = None
-        if target is not None and spec.register.enabled and best.run_id:
+        if registers and best.run_id and target is not None:
             with phases("register"):
+                if export_warm_up is not None:
+                    export_warm_up.join()
                 model = register_best_model(
                     tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
                     trial_run_id=best.run_id, spec=spec.with_params(best.params),
