@@ -23,7 +23,8 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,23 @@ from trialforge.tracking.tags import (
 
 logger = logging.getLogger(__name__)
 
-METRICS_PER_CALL = 1000  # what MLflow's log_batch takes
+# What one of MLflow's log_batch requests takes.
+ITEMS_PER_CALL = 1000
 PARAMS_PER_CALL = 100
+TAGS_PER_CALL = 100
 BATCH = 500  # journal entries sent per pass of the writer
 # How long the writer gathers entries before a pass (unless someone waits for them): fewer,
 # larger requests, and less time holding the driver's GIL away from Tune's loop.
 LINGER_S = 1.0
+
+
+@dataclass
+class RunWrites:
+    """What one pass of the writer logs to one run."""
+
+    metrics: list[Metric] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    tags: list[RunTag] = field(default_factory=list)
 
 
 class SweepRecorder:
@@ -81,7 +93,8 @@ class SweepRecorder:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._runs: dict[str, str] = {}  # trial id -> run id
-        self._logged: dict[str, int] = {}  # run id -> its last epoch logged
+        self._logged: dict[str, int] = {}  # run id -> its last epoch logged (or gathered)
+        self._writes: dict[str, RunWrites] = {}  # run id -> what this pass logs to it
         self.offline_since: float | None = None
         self._error: BaseException | None = None
         self._waiting = 0  # flushes waiting: the writer does not linger for them
@@ -213,8 +226,7 @@ class SweepRecorder:
                 # Keep what MLflow takes, drop (and report) what it refuses.
                 outage = exc if is_transient(exc) else self._send_each(batch)
             if outage is not None:
-                self._logged.clear()  # an answer may be lost: read the runs again
-                self._unsure = True
+                self._unsure = True  # an answer may be lost: read the runs again
                 self._away(outage)
                 continue
             self.journal.ack([number for number, _ in batch])
@@ -255,27 +267,19 @@ class SweepRecorder:
         time.sleep(self.retry_s)
 
     def _send(self, entries: list[Entry]) -> None:
-        """Send entries in order; consecutive epochs go out in as few requests as they fit."""
-        metrics: dict[str, list[Metric]] = {}
-        for entry in entries:
-            if entry["op"] == "epoch":
-                run_id = self._run_of(entry["trial"])
-                if run_id is not None and entry["epoch"] > self._last_logged(run_id):
-                    metrics.setdefault(run_id, []).extend(
-                        Metric(key, float(value), entry["at"], entry["epoch"])
-                        for key, value in entry["metrics"].items())
-                continue
-            self._send_metrics(metrics)
-            {"open": self._open, "tag": self._tag, "end": self._end, "orphans": self._orphans,
-             "finish": self._finish, "reopen": self._reopen}[entry["op"]](entry)
-        self._send_metrics(metrics)
-
-    def _send_metrics(self, metrics: dict[str, list[Metric]]) -> None:
-        for run_id, rows in metrics.items():
-            for start in range(0, len(rows), METRICS_PER_CALL):
-                self.client.log_batch(run_id, metrics=rows[start : start + METRICS_PER_CALL])
-            self._logged[run_id] = max(row.step for row in rows)
-        metrics.clear()
+        """Send entries in order; what they log to one run goes out in as few requests as
+        MLflow takes, when the run ends or the pass does."""
+        self._writes.clear()
+        try:
+            for entry in entries:
+                {"open": self._open, "epoch": self._epoch, "tag": self._tag, "end": self._end,
+                 "orphans": self._orphans, "finish": self._finish,
+                 "reopen": self._reopen}[entry["op"]](entry)
+            for run_id in list(self._writes):
+                self._log(run_id)
+        except BaseException:
+            self._logged.clear()  # what was gathered may not have arrived: read the runs again
+            raise
 
     def _open(self, entry: Entry) -> None:
         run_id = self._run_of(entry["trial"])
@@ -289,15 +293,21 @@ class SweepRecorder:
                 **entry["tags"]}).info.run_id
             self._logged[run_id] = 0
         # Again on a found run: MLflow takes a param logged twice with the same value.
-        params = [Param(key, value) for key, value in entry["params"].items()]
-        for start in range(0, len(params), PARAMS_PER_CALL):
-            self.client.log_batch(run_id, params=params[start : start + PARAMS_PER_CALL])
+        self._writes_of(run_id).params += [Param(k, v) for k, v in entry["params"].items()]
         with self._cond:
             self._runs[entry["trial"]] = run_id
 
+    def _epoch(self, entry: Entry) -> None:
+        run_id = self._run_of(entry["trial"])
+        if run_id is not None and entry["epoch"] > self._last_logged(run_id):
+            self._writes_of(run_id).metrics += [
+                Metric(key, float(value), entry["at"], entry["epoch"])
+                for key, value in entry["metrics"].items()]
+            self._logged[run_id] = entry["epoch"]
+
     def _tag(self, entry: Entry) -> None:
         if (run_id := self._run_of(entry["trial"])) is not None:
-            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in entry["tags"].items()])
+            self._writes_of(run_id).tags += [RunTag(k, v) for k, v in entry["tags"].items()]
 
     def _end(self, entry: Entry) -> None:
         run_id = self._run_of(entry["trial"])
@@ -305,14 +315,18 @@ class SweepRecorder:
             return
         if entry["checkpoint"]:
             self._upload_best(run_id, entry["checkpoint"])
-        score, tags = [], [RunTag(TAG_FAILURE, entry["failure"])] if entry["failure"] else []
+        writes = self._writes_of(run_id)
+        if entry["failure"]:
+            writes.tags.append(RunTag(TAG_FAILURE, entry["failure"]))
         if entry["best_value"] is not None and math.isfinite(entry["best_value"]):
-            score = [Metric(f"best_{self.metric}", entry["best_value"], entry["at"],
-                            entry["best_epoch"])]
-            tags.append(RunTag(TAG_BEST_EPOCH, str(entry["best_epoch"])))
-        self._close_run(run_id, entry["state"], entry["reason"], metrics=score, tags=tags)
+            writes.metrics.append(Metric(f"best_{self.metric}", entry["best_value"],
+                                         entry["at"], entry["best_epoch"]))
+            writes.tags.append(RunTag(TAG_BEST_EPOCH, str(entry["best_epoch"])))
+        self._close_run(run_id, entry["state"], entry["reason"])
 
     def _orphans(self, entry: Entry) -> None:
+        for run_id in list(self._writes):  # the ends gathered so far arrive first
+            self._log(run_id)
         for trial_id, status in self._read_runs().items():
             if status == "RUNNING":
                 self._close_run(self._runs[trial_id], "interrupted", entry["reason"])
@@ -328,21 +342,35 @@ class SweepRecorder:
         run_id = self.target.parent_run_id
         if entry["pareto_front"] is not None:
             self.client.log_dict(run_id, entry["pareto_front"], PARETO_FRONT_FILE)
-        self._close_run(
-            run_id, entry["state"], entry["reason"],
-            metrics=[Metric(key, value, entry["at"], 0) for key, value in entry["metrics"].items()],
-            params=[Param(key, value) for key, value in entry["params"].items()][:PARAMS_PER_CALL])
+        writes = self._writes_of(run_id)
+        writes.metrics += [Metric(k, v, entry["at"], 0) for k, v in entry["metrics"].items()]
+        writes.params += [Param(k, v) for k, v in entry["params"].items()]
+        self._close_run(run_id, entry["state"], entry["reason"])
 
-    def _close_run(self, run_id: str, state: str, reason: str | None, *,
-                   metrics: Iterable[Metric] = (), params: Iterable[Param] = (),
-                   tags: Iterable[RunTag] = ()) -> None:
-        """Tag a run with its state (and why), with `metrics`, `params` and `tags` in the
-        same request, and set its terminal status."""
-        tags = [*tags, RunTag(TAG_STATE, state)]
+    def _close_run(self, run_id: str, state: str, reason: str | None) -> None:
+        """Tag a run with its state (and why), with what was gathered for it in the same
+        requests, and set its terminal status."""
+        tags = self._writes_of(run_id).tags
+        tags.append(RunTag(TAG_STATE, state))
         if reason:
             tags.append(RunTag(TAG_REASON, reason[:5000]))
-        self.client.log_batch(run_id, metrics=list(metrics), params=list(params), tags=tags)
+        self._log(run_id)
         self.client.set_terminated(run_id, RUN_STATUS.get(state, "FAILED"))
+
+    def _writes_of(self, run_id: str) -> RunWrites:
+        return self._writes.setdefault(run_id, RunWrites())
+
+    def _log(self, run_id: str) -> None:
+        """What was gathered for a run, in requests of at most MLflow's limits."""
+        writes = self._writes.pop(run_id, RunWrites())
+        metrics, params, tags = writes.metrics, writes.params, writes.tags
+        while metrics or params or tags:
+            some_params, params = params[:PARAMS_PER_CALL], params[PARAMS_PER_CALL:]
+            some_tags, tags = tags[:TAGS_PER_CALL], tags[TAGS_PER_CALL:]
+            room = ITEMS_PER_CALL - len(some_params) - len(some_tags)
+            some_metrics, metrics = metrics[:room], metrics[room:]
+            self.client.log_batch(run_id, metrics=some_metrics, params=some_params,
+                                  tags=some_tags)
 
     def _upload_best(self, run_id: str, checkpoint: str) -> None:
         """The checkpoint file under `best_checkpoint/`, its images at the run's root."""
