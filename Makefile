@@ -34,7 +34,7 @@ $(CHROMIUM):
 test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
 
-# Every benchmark (B1-B7), ~20 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
+# Every benchmark (B0-B7), ~30 minutes; tables in benchmarks/README.md, JSON in benchmarks/results/.
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
