@@ -45,7 +45,7 @@ def test_a_trial_run_holds_its_params_epochs_score_and_best_checkpoint(tmp_path:
     recorder.tag("t1", {"trialforge.node_id": "n1"})
     recorder.ended("t1", "completed", None, None, 2, 0.8, _checkpoint(tmp_path / "ck", 2))
     recorder.flush()
-    run_id = recorder.run_id("t1")
+    run_id = recorder.run_ids().get("t1")
     assert run_id is not None
     recorder.close()
     assert not (tmp_path / "journal.jsonl").exists(), "everything arrived"

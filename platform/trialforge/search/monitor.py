@@ -195,7 +195,7 @@ class TrialMonitor(Callback):
             self.recorder.ended(trial_id, state.value, _with_kind(failure, reason), failure,
                                 ledger.best.epoch, ledger.best.value, ledger.best.checkpoint)
         if self.on_trial_end is not None:
-            run_id = self.recorder.run_id(trial_id) if self.recorder is not None else None
+            run_id = self.recorder.run_ids().get(trial_id) if self.recorder is not None else None
             self.on_trial_end(TrialEnd(trial_id, run_id, state.value, failure, reason,
                                        ledger.epochs, ledger.best.value))
 
@@ -204,7 +204,7 @@ class TrialMonitor(Callback):
         ledger = self.trials.get(trial_id)
         if ledger is None or ledger.best.value is None:
             return None
-        run_id = self.recorder.run_id(trial_id) if self.recorder is not None else None
+        run_id = self.recorder.run_ids().get(trial_id) if self.recorder is not None else None
         return BestTrial(ledger.best.value, ledger.name, run_id, dict(ledger.config),
                          ledger.best.epoch, trial_id)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import threading
 import time
 from collections import deque
@@ -32,6 +31,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from trialforge.tracking.artifacts import upload_best_checkpoint
 from trialforge.tracking.journal import Entry, Journal
 from trialforge.tracking.outage import (
     RETRY_S,
@@ -43,7 +43,6 @@ from trialforge.tracking.outage import (
 )
 from trialforge.tracking.sweep_runs import RUN_STATUS, TrackingTarget
 from trialforge.tracking.tags import (
-    BEST_CHECKPOINT_DIR,
     EPOCH_MARKER,
     PARETO_FRONT_FILE,
     TAG_BEST_EPOCH,
@@ -57,10 +56,6 @@ from trialforge.tracking.tags import (
 
 logger = logging.getLogger(__name__)
 
-# What one of MLflow's log_batch requests takes.
-ITEMS_PER_CALL = 1000
-PARAMS_PER_CALL = 100
-TAGS_PER_CALL = 100
 BATCH = 500  # journal entries sent per pass of the writer
 # How long the writer gathers entries before a pass (unless someone waits for them): fewer,
 # larger requests, and less time holding the driver's GIL away from Tune's loop.
@@ -176,13 +171,9 @@ class SweepRecorder:
         if error is not None:
             raise error
 
-    def run_id(self, trial_id: str) -> str | None:
-        """The run of `trial_id`, once its opening has arrived (see `flush`)."""
-        with self._cond:
-            return self._runs.get(trial_id)
-
     def run_ids(self) -> dict[str, str]:
-        """Trial id -> run id of every trial run known (after `end_orphans`, all of them)."""
+        """Trial id -> run id of every trial run whose opening has arrived (see `flush`;
+        after `end_orphans`, those an earlier driver opened too)."""
         with self._cond:
             return dict(self._runs)
 
@@ -314,7 +305,7 @@ class SweepRecorder:
         if run_id is None:
             return
         if entry["checkpoint"]:
-            self._upload_best(run_id, entry["checkpoint"])
+            upload_best_checkpoint(self.client, run_id, entry["checkpoint"])
         writes = self._writes_of(run_id)
         if entry["failure"]:
             writes.tags.append(RunTag(TAG_FAILURE, entry["failure"]))
@@ -361,30 +352,11 @@ class SweepRecorder:
         return self._writes.setdefault(run_id, RunWrites())
 
     def _log(self, run_id: str) -> None:
-        """What was gathered for a run, in requests of at most MLflow's limits."""
-        writes = self._writes.pop(run_id, RunWrites())
-        metrics, params, tags = writes.metrics, writes.params, writes.tags
-        while metrics or params or tags:
-            some_params, params = params[:PARAMS_PER_CALL], params[PARAMS_PER_CALL:]
-            some_tags, tags = tags[:TAGS_PER_CALL], tags[TAGS_PER_CALL:]
-            room = ITEMS_PER_CALL - len(some_params) - len(some_tags)
-            some_metrics, metrics = metrics[:room], metrics[room:]
-            self.client.log_batch(run_id, metrics=some_metrics, params=some_params,
-                                  tags=some_tags)
-
-    def _upload_best(self, run_id: str, checkpoint: str) -> None:
-        """The checkpoint file under `best_checkpoint/`, its images at the run's root."""
-        with tempfile.TemporaryDirectory(prefix="trialforge-best-") as tmp:
-            folder = _local_folder(checkpoint, Path(tmp))
-            if folder is None:
-                logger.warning("run %s: its best checkpoint %s is gone from Ray's storage",
-                               run_id, checkpoint)
-                return
-            for path in sorted(folder.iterdir()):
-                if path.suffix == ".pt":
-                    self.client.log_artifact(run_id, str(path), BEST_CHECKPOINT_DIR)
-                elif path.suffix == ".png":
-                    self.client.log_artifact(run_id, str(path))
+        """What was gathered for a run, in one call (MLflow's client splits it into requests
+        within the server's limits)."""
+        if (writes := self._writes.pop(run_id, None)) is not None:
+            self.client.log_batch(run_id, metrics=writes.metrics, params=writes.params,
+                                  tags=writes.tags)
 
     def _run_of(self, trial_id: str) -> str | None:
         if trial_id not in self._runs and self._unsure:
@@ -425,17 +397,3 @@ def param_value(value: Any) -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _local_folder(checkpoint: str, scratch: Path) -> Path | None:
-    """The checkpoint folder on this machine: itself, or a copy of remote storage's."""
-    if "://" not in checkpoint:
-        folder = Path(checkpoint)
-        return folder if folder.is_dir() else None
-    import pyarrow.fs
-
-    try:
-        pyarrow.fs.copy_files(checkpoint, str(scratch))
-    except (OSError, FileNotFoundError):
-        return None
-    return scratch if any(scratch.iterdir()) else None
