@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -58,7 +57,7 @@ class RecordingSession:
     def __init__(self, restore: dict[str, Any] | None = None) -> None:
         self.restore = restore
         self.reports: list[tuple[dict[str, float], dict[str, Any] | None, str]] = []
-        self.images: list[dict[str, np.ndarray]] = []  # drawn, per report
+        self.figures: list[dict[str, Any]] = []  # made, per report
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model
@@ -76,8 +75,8 @@ class RecordingSession:
         return self.restore
 
     def report(self, metrics: dict[str, float], checkpoint: dict[str, Any] | None = None,
-               state: str = "running", images: Mapping[str, Any] | None = None) -> None:
+               state: str = "running", figures: Mapping[str, Any] | None = None) -> None:
         # Copies: the checkpoint's tensors are the live weights, which training goes on to change.
         self.reports.append((dict(metrics), copy.deepcopy(checkpoint), state))
-        self.images.append({name: draw() if callable(draw) else draw
-                            for name, draw in (images or {}).items()})
+        self.figures.append({name: make() if callable(make) else make
+                             for name, make in (figures or {}).items()})

@@ -146,11 +146,9 @@ class _Recorder:  # what the monitor hands the driver's MLflow writer (pure logi
     def opened(self, *args: object) -> None:
         pass
 
-    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float]) -> None:
+    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float],
+              tags: dict[str, str] | None = None) -> None:
         self.epochs.append(epoch)
-
-    def tag(self, *args: object) -> None:
-        pass
 
 
 def test_epochs_a_dead_driver_never_saw_come_from_the_checkpoints_history(

@@ -8,11 +8,11 @@ import socket
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from trialforge.figures import FIGURES_FILE, confusion_figure
 from trialforge.tracking import (
     SweepRecorder,
     TrackingTarget,
@@ -21,7 +21,6 @@ from trialforge.tracking import (
 )
 from trialforge.tracking.journal import Journal
 from trialforge.train.contract import CHECKPOINT_FILE, save_checkpoint
-from trialforge.train.session import save_png
 
 
 def _target(tmp_path: Path) -> TrackingTarget:
@@ -32,7 +31,8 @@ def _target(tmp_path: Path) -> TrackingTarget:
 def _checkpoint(folder: Path, epoch: int) -> str:
     folder.mkdir(parents=True)
     save_checkpoint({"model": {"w": torch.ones(2)}, "epoch": epoch}, folder / CHECKPOINT_FILE)
-    save_png(np.zeros((4, 4), dtype=np.uint8), folder / "confusion_matrix.png")
+    figures = {"confusion_matrix": confusion_figure([[2, 0], [1, 1]], ["a", "b"])}
+    (folder / FIGURES_FILE).write_text(json.dumps(figures))  # drawn by the driver
     return str(folder)
 
 
@@ -41,8 +41,8 @@ def test_a_trial_run_holds_its_params_epochs_score_and_best_checkpoint(tmp_path:
     recorder = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
     recorder.opened("t1", "trial_t1", {"model.dropout": 0.25}, {"trialforge.backbone": "x"})
     for epoch, value in enumerate([0.5, 0.8, 0.7], start=1):
-        recorder.epoch("t1", epoch, {"val_accuracy": value, "epoch_seconds": 0.1})
-    recorder.tag("t1", {"trialforge.node_id": "n1"})
+        recorder.epoch("t1", epoch, {"val_accuracy": value, "epoch_seconds": 0.1},
+                       {"trialforge.node_id": "n1"} if epoch == 1 else None)
     recorder.ended("t1", "completed", None, None, 2, 0.8, _checkpoint(tmp_path / "ck", 2))
     recorder.flush()
     run_id = recorder.run_ids().get("t1")

@@ -10,7 +10,6 @@ import torch
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from trialforge.train.evaluation import classification_metrics
-from trialforge.train.figures import confusion_image
 
 
 def test_macro_metrics_match_scikit_learn() -> None:
@@ -28,12 +27,3 @@ def test_macro_metrics_match_scikit_learn() -> None:
     assert ours["val_recall"] == pytest.approx(recall)
     assert ours["val_f1"] == pytest.approx(f1)
     assert not any(math.isnan(v) for v in ours.values())
-
-
-def test_the_confusion_matrix_image_shades_each_row_by_its_share() -> None:
-    confusion = torch.tensor([[9, 1], [0, 10]])
-    image = confusion_image(confusion, ("cat", "dog"))
-    assert image.dtype == np.uint8 and image.shape == (22 + 2 * 28, 22 + 2 * 28, 3)
-    centre = lambda row, col: image[22 + row * 28 + 3, 22 + col * 28 + 3]  # noqa: E731
-    assert centre(0, 0)[0] < centre(0, 1)[0], "90% of a row is darker than 10%"
-    assert tuple(centre(1, 0)) == (255, 255, 255), "an empty cell stays white"

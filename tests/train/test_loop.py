@@ -98,8 +98,8 @@ def test_classification_reports_macro_metrics_and_a_confusion_matrix() -> None:
         assert 0.5 < metrics[key] <= 1.0, key
     assert metrics["params"] == sum(p.numel() for p in _cnn_params(session))
     assert metrics["latency_us"] > 0
-    image = session.images[-1]["confusion_matrix"]
-    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[0] == image.shape[1]
+    confusion = np.asarray(session.figures[-1]["confusion_matrix"]["confusion"])
+    assert confusion.shape == (10, 10) and confusion.sum() > 0, "counts of every class pair"
 
 
 def _cnn_params(session: RecordingSession) -> list[torch.Tensor]:
@@ -173,7 +173,7 @@ def test_a_gru_forecasts_the_series() -> None:
     assert metrics["val_rmse"] == pytest.approx(math.sqrt(metrics["val_loss"]))
     # Standardised values: predicting the mean scores an RMSE near 1; the seasons are learnt.
     assert metrics["val_rmse"] < 0.6
-    assert session.images[-1] == {}, "no confusion matrix for a regression"
+    assert session.figures[-1] == {}, "no confusion matrix for a regression"
 
 
 def test_a_char_lstm_models_text(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 """Watches a sweep's trials from the driver: what Tune hands it becomes each trial's record.
 
-A Tune callback, so it sees every report of every trial and what no trial can see of itself:
-being stopped by the scheduler, or dying with its worker. From that it keeps the progress,
-scores each trial (`train.contract`: its best epoch), hands every start, epoch and end to the
-`SweepRecorder` (MLflow), every end to the catalog and to `FailFast`.
+A Tune callback: it sees every report, and what no trial sees of itself (being stopped, or
+dying with its worker). It scores each trial by its best epoch (`train.contract`) and hands
+each start, epoch and end to the `SweepRecorder`, each end to the catalog and `FailFast`.
 """
 
 from __future__ import annotations
@@ -27,7 +26,12 @@ from trialforge.train.contract import (
     read_history,
     trial_outcome,
 )
-from trialforge.train.failures import DIVERGED, error_summary, failure_kind_of_error
+from trialforge.train.failures import (
+    DIVERGED,
+    error_summary,
+    failure_kind_of_error,
+    failure_reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +105,6 @@ class TrialMonitor(Callback):
         self.trials.update(state["trials"])
         self.fail_fast.first_errors = list(state.get("first_errors", []))
 
-    @property
-    def outcomes(self) -> dict[str, tuple[str, str | None]]:
-        """Trial id -> (state, reason) of every trial that ended."""
-        return {trial_id: (ledger.state, ledger.reason) for trial_id, ledger
-                in self.trials.items() if ledger.state != TrialState.RUNNING.value}
-
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         ledger = self._ledger(trial)
         if self.recorder is not None:  # a new trial's run; or, restored or retried, its own
@@ -130,23 +128,22 @@ class TrialMonitor(Callback):
             for past in read_history(location):
                 if ledger.epochs < past[Report.EPOCH.value] < epoch:
                     self._epoch(trial.trial_id, ledger, past, None)
-        self._epoch(trial.trial_id, ledger, result, location)
+        node = str(result.get(Report.NODE.value) or ledger.node)
+        self._epoch(trial.trial_id, ledger, result, location,
+                    {TAG_NODE: node} if node != ledger.node else None)
+        ledger.node = node
         self.progress.offer(result.get(self.progress.metric), ledger.name, trial.config,
                             epoch, trial.trial_id)
-        node = str(result.get(Report.NODE.value) or ledger.node)
-        if node != ledger.node and self.recorder is not None:
-            self.recorder.tag(trial.trial_id, {TAG_NODE: node})
-        ledger.node = node
         self._emit(trials)
 
     def _epoch(self, trial_id: str, ledger: TrialLedger, result: dict[str, Any],
-               location: str | None) -> None:
+               location: str | None, tags: dict[str, str] | None = None) -> None:
         epoch = int(result.get(Report.EPOCH.value, 0))
         ledger.epochs = max(ledger.epochs, epoch)
         ledger.best.offer(result, location)
         self.progress.epochs += 1
         if self.recorder is not None:
-            self.recorder.epoch(trial_id, epoch, trial_metrics(result))
+            self.recorder.epoch(trial_id, epoch, trial_metrics(result), tags)
 
     def on_trial_complete(
         self, iteration: int, trials: list[Any], trial: Any, **info: Any
@@ -192,7 +189,7 @@ class TrialMonitor(Callback):
                     failure: str | None, reason: str | None) -> None:
         ledger.state, ledger.reason = state.value, reason
         if self.recorder is not None:
-            self.recorder.ended(trial_id, state.value, _with_kind(failure, reason), failure,
+            self.recorder.ended(trial_id, state.value, failure_reason(failure, reason), failure,
                                 ledger.best.epoch, ledger.best.value, ledger.best.checkpoint)
         if self.on_trial_end is not None:
             run_id = self.recorder.run_ids().get(trial_id) if self.recorder is not None else None
@@ -236,9 +233,3 @@ def checkpoint_location(trial: Any, result: dict[str, Any]) -> str | None:
     scheme = storage.storage_filesystem.type_name
     return path if scheme == "local" else f"{scheme}://{path}"
 
-
-def _with_kind(failure: str | None, reason: str | None) -> str | None:
-    """A failed run's reason, led by its kind of failure ("code_error: ValueError: ...")."""
-    if failure is None or failure == DIVERGED:
-        return reason
-    return f"{failure}: {reason}" if reason else failure

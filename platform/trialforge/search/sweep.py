@@ -194,7 +194,7 @@ def drive_sweep(
                 f"error: {monitor.fail_fast.error}")
         best = champion(monitor, spec, home, sweep_id)
         if best is None:
-            raise SweepFailedError(_no_result_message(progress, monitor.outcomes))
+            raise SweepFailedError(_no_result_message(progress, monitor))
         front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
                  if spec.search.multi_objective and spec.search.space else None)
         model = None
@@ -291,8 +291,9 @@ def _describe(
     return spec.trial_params(config), context.lineage(spec)
 
 
-def _no_result_message(progress: Progress, outcomes: dict[str, tuple[str, str | None]]) -> str:
-    errors = [reason for state, reason in outcomes.values() if state == "failed" and reason]
+def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
+    errors = [ledger.reason for ledger in monitor.trials.values()
+              if ledger.state == "failed" and ledger.reason]
     first = f"; first error: {errors[0]}" if errors else ""
     return (
         f"no trial reported a finite {progress.metric} "

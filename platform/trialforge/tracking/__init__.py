@@ -1,7 +1,5 @@
-"""MLflow tracking: the only package that talks to MLflow's tracking API (runs, metrics).
-
-The sweep's driver is its only user: `open_sweep_run` opens the parent run, and the
-`SweepRecorder` writes everything after it. Trials never import it.
+"""MLflow tracking, used by the sweep's driver alone: `open_sweep_run` opens the parent run
+and the `SweepRecorder` writes everything after it. Trials never import it.
 """
 
 from trialforge.tracking.outage import TrackingUnavailableError

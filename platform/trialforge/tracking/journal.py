@@ -1,10 +1,8 @@
 """The driver's writes to MLflow, journaled on local disk until MLflow has them.
 
-One JSON line per write, then one line when it arrived. A driver killed while MLflow is down
-(or before its writer caught up) leaves the writes MLflow lacks in the file, and the next
-driver of the sweep (`sweep resume`) sends them first. Each line is written to the operating
-system at once, so a killed process loses none; a power loss may lose the last ones, which
-a resumed trial reports again.
+One JSON line per write, then one per batch that arrived; what a killed driver left is sent
+first by the next (`sweep resume`). Lines go to the operating system at once, so a killed
+process loses none (a power loss may lose the last ones, which a resumed trial reports again).
 """
 
 from __future__ import annotations
@@ -30,8 +28,12 @@ class Journal:
         self._pending: dict[int, Entry] = _read(path)
         self._next = max(self._pending, default=0) + 1
         path.parent.mkdir(parents=True, exist_ok=True)
-        _rewrite(path, self._pending)  # compacted: what arrived before is dropped
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115  # held until close
+        # Compacted (what arrived before is dropped), then held open until `close`.
+        temporary = path.with_suffix(".tmp")
+        self._file = open(temporary, "w", encoding="utf-8")  # noqa: SIM115
+        for number, entry in sorted(self._pending.items()):
+            self._write({"n": number, "entry": entry})
+        os.replace(temporary, path)
 
     def pending(self) -> list[tuple[int, Entry]]:
         """The writes still owed, oldest first (those a previous driver left too)."""
@@ -81,10 +83,3 @@ def _read(path: Path) -> dict[int, Entry]:
             pending.pop(int(number), None)
     return pending
 
-
-def _rewrite(path: Path, pending: dict[int, Entry]) -> None:
-    temporary = path.with_suffix(".tmp")
-    with open(temporary, "w", encoding="utf-8") as file:
-        for number, entry in sorted(pending.items()):
-            file.write(json.dumps({"n": number, "entry": entry}, allow_nan=True) + "\n")
-    os.replace(temporary, path)

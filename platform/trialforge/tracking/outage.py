@@ -1,10 +1,7 @@
 """MLflow outages: is the server there, which failures are its absence, and how long to wait.
 
-MLflow's HTTP client retries a failing request itself for about four minutes (backoff up to
-120 s between tries), blocking its caller. So every write first asks the server's `/health`
-(one short request, no retries), and nothing is sent while it does not answer. The driver's
-writer (`recorder.SweepRecorder`) keeps its writes meanwhile and training goes on; the one
-write the sweep cannot start without, its parent run, waits with `wait_out`.
+MLflow's HTTP client retries a failing request for about four minutes, blocking its caller,
+so writes first ask the server's `/health` (one short request) and wait while it is silent.
 """
 
 from __future__ import annotations

@@ -1,17 +1,13 @@
 """The one writer of a sweep's MLflow runs once its parent run is open: the driver.
 
-Trials only train and report to Ray. The driver turns each trial's start, epochs and end,
-and the sweep's own end, into writes (`opened`, `epoch`, `tag`, `ended`, `end_orphans`,
-`finished`) that return at once: Tune's event loop, which every trial waits on, never waits
-on MLflow. Each write is journaled on local disk (`journal`) and sent, in order and batched,
-by a thread of its own. While MLflow is unreachable the writes wait, and they go out when it
-is back; a driver killed meanwhile leaves them in the journal for the next one (`sweep
-resume`). `flush` waits for them for as long as an outage may last.
+Each trial's start, epochs and end, and the sweep's end, become writes that return at once
+(Tune's event loop never waits on MLflow). They are journaled on local disk and sent in
+order, batched, by a thread of their own; while MLflow is away they wait, and a driver
+killed meanwhile leaves them to the next one (`sweep resume`).
 
-Every write can be repeated without being recorded twice: the trials' runs an earlier driver
-(or a request whose answer was lost) may have made are looked up by their trial tag first,
-epochs up to a run's last logged epoch are skipped (a resumed trial trains some again), and
-a metric row sent twice with its timestamp is stored once by MLflow.
+A write may be sent twice without being recorded twice: a trial's run is looked up by its
+tag when an earlier driver (or a lost answer) may have made it, epochs up to a run's last
+logged one are skipped, and MLflow stores a metric row sent twice with its timestamp once.
 """
 
 from __future__ import annotations
@@ -29,18 +25,12 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from mlflow.utils import get_results_from_paginated_fn
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from trialforge.tracking import outage
 from trialforge.tracking.artifacts import upload_best_checkpoint
 from trialforge.tracking.journal import Entry, Journal
-from trialforge.tracking.outage import (
-    RETRY_S,
-    TrackingUnavailableError,
-    first_line,
-    is_transient,
-    patience_s,
-    reachable,
-)
 from trialforge.tracking.sweep_runs import RUN_STATUS, TrackingTarget
 from trialforge.tracking.tags import (
     EPOCH_MARKER,
@@ -75,7 +65,7 @@ class SweepRecorder:
     """Every write to one sweep's MLflow runs, by the driver alone (see the module's doc)."""
 
     def __init__(self, target: TrackingTarget, journal: Path, metric: str, *,
-                 resumed: bool = False, retry_s: float = RETRY_S) -> None:
+                 resumed: bool = False, retry_s: float = outage.RETRY_S) -> None:
         self.target = target
         self.metric = metric
         self.retry_s = retry_s
@@ -112,13 +102,11 @@ class SweepRecorder:
                    "params": {key: param_value(value) for key, value in params.items()},
                    "tags": dict(tags)})
 
-    def epoch(self, trial_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
-        """One epoch's metrics, stamped now."""
-        self._put({"op": "epoch", "trial": trial_id, "epoch": epoch,
-                   "metrics": dict(metrics), "at": _now_ms()})
-
-    def tag(self, trial_id: str, tags: Mapping[str, str]) -> None:
-        self._put({"op": "tag", "trial": trial_id, "tags": dict(tags)})
+    def epoch(self, trial_id: str, epoch: int, metrics: Mapping[str, float],
+              tags: Mapping[str, str] | None = None) -> None:
+        """One epoch's metrics, stamped now, and tags it changed (the node it ran on)."""
+        self._put({"op": "epoch", "trial": trial_id, "epoch": epoch, "metrics": dict(metrics),
+                   "tags": dict(tags or {}), "at": _now_ms()})
 
     def ended(self, trial_id: str, state: str, reason: str | None, failure: str | None,
               best_epoch: int, best_value: float | None, checkpoint: str | None) -> None:
@@ -152,7 +140,7 @@ class SweepRecorder:
         """Wait until every write so far has arrived, for as long as an outage may last
         (`TRIALFORGE_TRACKING_PATIENCE_S`); then raise `TrackingUnavailableError`. Raise
         the first write MLflow refused, if one was."""
-        limit = patience_s() if patience is None else patience
+        limit = outage.patience_s() if patience is None else patience
         with self._cond:
             self._waiting += 1
             self._cond.notify_all()
@@ -160,7 +148,7 @@ class SweepRecorder:
                 while self._queue:
                     away = self.offline_since
                     if away is not None and time.monotonic() - away >= limit:
-                        raise TrackingUnavailableError.after(
+                        raise outage.TrackingUnavailableError.after(
                             self.target.tracking_uri, time.monotonic() - away,
                             f"{len(self._queue)} writes of the sweep's runs wait in "
                             f"{self.journal.path} and are sent by `sweep resume`")
@@ -207,18 +195,18 @@ class SweepRecorder:
                     self._cond.notify_all()
                     return
                 batch = [self._queue[i] for i in range(min(BATCH, len(self._queue)))]
-            if not reachable(self.target.tracking_uri):
+            if not outage.reachable(self.target.tracking_uri):
                 self._away(None)
                 continue
-            outage: BaseException | None = None
+            away: BaseException | None = None
             try:
                 self._send([entry for _, entry in batch])
             except Exception as exc:
                 # Keep what MLflow takes, drop (and report) what it refuses.
-                outage = exc if is_transient(exc) else self._send_each(batch)
-            if outage is not None:
+                away = exc if outage.is_transient(exc) else self._send_each(batch)
+            if away is not None:
                 self._unsure = True  # an answer may be lost: read the runs again
-                self._away(outage)
+                self._away(away)
                 continue
             self.journal.ack([number for number, _ in batch])
             with self._cond:
@@ -237,7 +225,7 @@ class SweepRecorder:
             try:
                 self._send([entry])
             except Exception as exc:
-                if is_transient(exc):
+                if outage.is_transient(exc):
                     return exc
                 logger.error("MLflow refused a write (%s) of sweep %s, dropped: %s",
                              entry["op"], self.target.sweep_id, exc)
@@ -252,7 +240,7 @@ class SweepRecorder:
                 logger.warning(
                     "MLflow at %s is unreachable%s: training goes on; %d writes of the sweep's "
                     "runs wait (journaled in %s) and are sent in order when it is back",
-                    self.target.tracking_uri, first_line(exc), len(self._queue),
+                    self.target.tracking_uri, outage.first_line(exc), len(self._queue),
                     self.journal.path)
             self._cond.notify_all()
         time.sleep(self.retry_s)
@@ -263,7 +251,7 @@ class SweepRecorder:
         self._writes.clear()
         try:
             for entry in entries:
-                {"open": self._open, "epoch": self._epoch, "tag": self._tag, "end": self._end,
+                {"open": self._open, "epoch": self._epoch, "end": self._end,
                  "orphans": self._orphans, "finish": self._finish,
                  "reopen": self._reopen}[entry["op"]](entry)
             for run_id in list(self._writes):
@@ -289,16 +277,14 @@ class SweepRecorder:
             self._runs[entry["trial"]] = run_id
 
     def _epoch(self, entry: Entry) -> None:
-        run_id = self._run_of(entry["trial"])
-        if run_id is not None and entry["epoch"] > self._last_logged(run_id):
-            self._writes_of(run_id).metrics += [
-                Metric(key, float(value), entry["at"], entry["epoch"])
-                for key, value in entry["metrics"].items()]
+        if (run_id := self._run_of(entry["trial"])) is None:
+            return
+        writes = self._writes_of(run_id)
+        writes.tags += [RunTag(k, v) for k, v in entry.get("tags", {}).items()]
+        if entry["epoch"] > self._last_logged(run_id):
+            writes.metrics += [Metric(key, float(value), entry["at"], entry["epoch"])
+                               for key, value in entry["metrics"].items()]
             self._logged[run_id] = entry["epoch"]
-
-    def _tag(self, entry: Entry) -> None:
-        if (run_id := self._run_of(entry["trial"])) is not None:
-            self._writes_of(run_id).tags += [RunTag(k, v) for k, v in entry["tags"].items()]
 
     def _end(self, entry: Entry) -> None:
         run_id = self._run_of(entry["trial"])
@@ -366,22 +352,16 @@ class SweepRecorder:
 
     def _read_runs(self) -> dict[str, str]:
         """Trial id -> status of every trial run of the sweep in MLflow, whose ids this
-        writer learns (read in pages)."""
-        statuses: dict[str, str] = {}
-        token = None
-        while True:
-            page = self.client.search_runs(
-                [self.target.experiment_id], max_results=1000, page_token=token,
-                filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
-                f"and tags.`{TAG_KIND}` = 'trial'")
-            with self._cond:
-                for run in page:
-                    self._runs.setdefault(run.data.tags[TAG_TRIAL], run.info.run_id)
-                    statuses[run.data.tags[TAG_TRIAL]] = run.info.status
-            token = page.token
-            if not token:
-                self._unsure = False
-                return statuses
+        writer learns."""
+        runs = get_results_from_paginated_fn(lambda count, token: self.client.search_runs(
+            [self.target.experiment_id], max_results=count, page_token=token,
+            filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
+            f"and tags.`{TAG_KIND}` = 'trial'"), 1000)
+        with self._cond:
+            for run in runs:
+                self._runs.setdefault(run.data.tags[TAG_TRIAL], run.info.run_id)
+            self._unsure = False
+        return {run.data.tags[TAG_TRIAL]: run.info.status for run in runs}
 
     def _last_logged(self, run_id: str) -> int:
         if run_id not in self._logged:

@@ -1,8 +1,5 @@
-"""The sweep's parent run in MLflow, opened before any trial starts; how each state ends a run.
-
-The driver opens the parent run (`open_sweep_run`, waiting out an outage: a sweep does not
-start without it). Every later write, of the trials' runs and of the parent run's end, is the
-`recorder.SweepRecorder`'s, which never holds Tune's loop up.
+"""The sweep's parent run in MLflow, opened (waiting out an outage) before any trial starts;
+and how each state ends a run. Every later write is the `recorder.SweepRecorder`'s.
 """
 
 from __future__ import annotations

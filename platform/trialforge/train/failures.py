@@ -83,3 +83,10 @@ def error_summary(error_file: str | None, error: object) -> tuple[str, str]:
     last = lines[-1] if lines else "unknown error"
     where = f" (traceback: {error_file})" if error_file else ""
     return f"{last}{where}", text
+
+
+def failure_reason(failure: str | None, reason: str | None) -> str | None:
+    """A failed trial's reason, led by its kind of failure ("code_error: ValueError: ...")."""
+    if failure is None or failure == DIVERGED:
+        return reason
+    return f"{failure}: {reason}" if reason else failure

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trialforge.figures import Figure, image_figure
 from trialforge.models.gan import build_gan
 from trialforge.spec import GANConfig
 from trialforge.train.contract import TrialCheckpoint, TrialState
@@ -111,11 +112,11 @@ def gan_loop(
         }
         final = epoch == spec.train.epochs
         checkpoint["final_metrics"] = metrics if final else None
-        # Drawn on the reporter thread, for a best epoch only.
-        grid = functools.partial(sample_grid, fakes[: GRID_SIDE**2])
+        # Made on the reporter thread, for a best epoch only.
+        samples = functools.partial(_samples_figure, fakes[: GRID_SIDE**2])
         session.report(metrics, checkpoint,
                        state=TrialState.COMPLETED if final else TrialState.RUNNING,
-                       images={"samples": grid})
+                       figures={"samples": samples})
 
 
 def train_epoch(
@@ -199,6 +200,10 @@ def generate(gen: nn.Module, noise: torch.Tensor) -> tuple[torch.Tensor, float]:
     _synchronize(noise.device)
     seconds = time.perf_counter() - started
     return images, seconds / max(len(noise), 1) * 1e6
+
+
+def _samples_figure(images: torch.Tensor) -> Figure:
+    return image_figure(sample_grid(images))
 
 
 def sample_grid(images: torch.Tensor) -> np.ndarray:

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from trialforge.data import DATASET_LAYOUTS, load_dataset
+from trialforge.figures import confusion_figure
 from trialforge.models import build_model, input_layout
 from trialforge.tasks import task_metrics
 from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
-from trialforge.train.figures import confusion_image
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
@@ -117,12 +117,13 @@ def train_loop(
         stop = stopper.update(metrics.get(spec.search.objective, math.nan))
         final = epoch == spec.train.epochs or stop
         checkpoint["final_metrics"] = metrics if final else None
-        images = None
-        if confusion is not None:  # drawn on the reporter thread, for a best epoch only
-            images = {"confusion_matrix": functools.partial(confusion_image, confusion,
-                                                            data.class_names)}
+        figures = None
+        if confusion is not None:  # made on the reporter thread, for a best epoch only
+            figures = {"confusion_matrix": functools.partial(
+                confusion_figure, confusion.tolist(), data.class_names)}
         session.report(metrics, checkpoint,
-                       state=TrialState.COMPLETED if final else TrialState.RUNNING, images=images)
+                       state=TrialState.COMPLETED if final else TrialState.RUNNING,
+                       figures=figures)
         if stop:
             return
 

@@ -6,7 +6,7 @@ and write the same checkpoints; a trial reports to Ray and nothing else (the swe
 writes every store, see `train.contract`).
 
 Reports are pipelined: `report` snapshots the epoch's state and hands it to a reporter
-thread, which writes the checkpoint (with the images of a best epoch beside it) and reports
+thread, which writes the checkpoint (with the figures of a best epoch beside it) and reports
 to Ray (a round trip to the Tune driver, or Train's barrier and controller poll) while the
 next epoch trains. At most one report is in flight, so results reach the scheduler at most
 one epoch late, and a stop the scheduler decides ends training at the next batch.
@@ -20,11 +20,12 @@ import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
+from trialforge.figures import FIGURES_FILE, Figure
 from trialforge.train.contract import (
     CHECKPOINT_FILE,
     HISTORY_FILE,
@@ -37,11 +38,8 @@ from trialforge.train.contract import (
     save_checkpoint,
 )
 
-if TYPE_CHECKING:
-    import numpy as np
-
-# Images of an epoch, or functions drawing them (only a best epoch's are drawn).
-Images = Mapping[str, "np.ndarray | Callable[[], np.ndarray]"]
+# Figures of an epoch, or functions making them (called for a best epoch only).
+Figures = Mapping[str, Figure | Callable[[], Figure]]
 
 
 class TrialSession(Protocol):
@@ -72,11 +70,11 @@ class TrialSession(Protocol):
         metrics: dict[str, float],
         checkpoint: TrialCheckpoint | None = None,
         state: TrialState = TrialState.RUNNING,
-        images: Images | None = None,
+        figures: Figures | None = None,
     ) -> None:
         """Report one epoch: metrics (with `epoch`), its checkpoint, the trial's state, and
-        images (uint8, HxW or HxWx3, or functions that draw one) kept beside the checkpoint
-        of a best epoch."""
+        figures (`trialforge.figures`, or functions making one) kept beside the checkpoint
+        of a best epoch, for the driver to draw."""
         ...
 
     def check_stopped(self) -> None:
@@ -125,19 +123,19 @@ class RaySession:
         metrics: dict[str, float],
         checkpoint: TrialCheckpoint | None = None,
         state: TrialState = TrialState.RUNNING,
-        images: Images | None = None,
+        figures: Figures | None = None,
     ) -> None:
         self._await_report()  # the previous epoch's; raises SystemExit if Ray stopped the trial
         self.last_epoch = int(metrics[Report.EPOCH.value])
         self.history = [*(h for h in self.history if h[Report.EPOCH.value] < self.last_epoch),
                         dict(metrics)]
-        # Images are drawn for a best epoch only: the driver keeps the best one's.
+        # Figures are made for a best epoch only: the driver keeps the best one's.
         best = self.best.offer(metrics) and checkpoint is not None
         snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
         payload: dict[str, Any] = {**metrics, Report.STATE.value: TrialState(state).value,
                                    Report.NODE.value: self.node}
         self._in_flight = self._reporter.submit(
-            self._publish, payload, snapshot, images if best and self.rank == 0 else None,
+            self._publish, payload, snapshot, figures if best and self.rank == 0 else None,
             list(self.history))
         if state != TrialState.RUNNING:
             self._await_report()
@@ -164,18 +162,20 @@ class RaySession:
             future.result()  # re-raises what the reporter met: SystemExit, or an error
 
     def _publish(
-        self, payload: dict[str, Any], snapshot: TrialCheckpoint | None, images: Images | None,
+        self, payload: dict[str, Any], snapshot: TrialCheckpoint | None, figures: Figures | None,
         history: list[dict[str, float]],
     ) -> None:
-        """On the reporter thread: the checkpoint folder (with a best epoch's images), then
+        """On the reporter thread: the checkpoint folder (with a best epoch's figures), then
         Ray, which copies the folder into the trial's storage before it returns."""
         folder = Path(tempfile.mkdtemp(prefix="trialforge-ckpt-"))
         try:
             if snapshot is not None:
                 save_checkpoint(snapshot, folder / CHECKPOINT_FILE)
                 (folder / HISTORY_FILE).write_text(json.dumps(history, allow_nan=True))
-                for name, image in (images or {}).items():
-                    save_png(image() if callable(image) else image, folder / f"{name}.png")
+                if figures:
+                    (folder / FIGURES_FILE).write_text(json.dumps(
+                        {name: made() if callable(made) else made
+                         for name, made in figures.items()}))
             try:
                 self._ray_report(payload, str(folder) if snapshot is not None else None)
             except SystemExit:
@@ -246,14 +246,6 @@ class TrainSession(RaySession):
         import ray.train
 
         return ray.train.get_checkpoint()
-
-
-def save_png(image: np.ndarray, path: Path) -> Path:
-    """Write a uint8 HxW (grey) or HxWx3 (colour) image as a PNG file."""
-    from PIL import Image
-
-    Image.fromarray(image).save(path, format="PNG")
-    return path
 
 
 def _clone(state: Any) -> Any:
