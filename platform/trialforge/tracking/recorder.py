@@ -353,7 +353,7 @@ class SweepRecorder:
     def _read_runs(self) -> dict[str, str]:
         """Trial id -> status of every trial run of the sweep in MLflow, whose ids this
         writer learns."""
-        runs = get_results_from_paginated_fn(lambda count, token: self.client.search_runs(
+        runs = get_results_from_paginated_fn(lambda count, token: self.client.search_runs(  # type: ignore[no-untyped-call]  # MLflow leaves it untyped
             [self.target.experiment_id], max_results=count, page_token=token,
             filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
             f"and tags.`{TAG_KIND}` = 'trial'"), 1000)
