@@ -43,6 +43,7 @@ from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget
+from trialforge.train.contract import TrialState
 from trialforge.train.trial import TrialContext
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ def _describe(
 
 def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
     errors = [ledger.reason for ledger in monitor.trials.values()
-              if ledger.state == "failed" and ledger.reason]
+              if ledger.state == TrialState.FAILED.value and ledger.reason]
     first = f"; first error: {errors[0]}" if errors else ""
     return (
         f"no trial reported a finite {progress.metric} "

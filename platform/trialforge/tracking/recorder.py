@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.store.entities.paged_list import PagedList
 from mlflow.tracking import MlflowClient
 from mlflow.utils import get_results_from_paginated_fn
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -353,10 +354,13 @@ class SweepRecorder:
     def _read_runs(self) -> dict[str, str]:
         """Trial id -> status of every trial run of the sweep in MLflow, whose ids this
         writer learns."""
-        runs = get_results_from_paginated_fn(lambda count, token: self.client.search_runs(  # type: ignore[no-untyped-call]  # MLflow leaves it untyped
-            [self.target.experiment_id], max_results=count, page_token=token,
-            filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
-            f"and tags.`{TAG_KIND}` = 'trial'"), 1000)
+        def page(count: int, token: str | None) -> PagedList[Run]:
+            return self.client.search_runs(
+                [self.target.experiment_id], max_results=count, page_token=token,
+                filter_string=f"tags.`{TAG_SWEEP}` = '{self.target.sweep_id}' "
+                f"and tags.`{TAG_KIND}` = 'trial'")
+
+        runs = get_results_from_paginated_fn(page, 1000)  # type: ignore[no-untyped-call]
         with self._cond:
             for run in runs:
                 self._runs.setdefault(run.data.tags[TAG_TRIAL], run.info.run_id)
