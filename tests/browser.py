@@ -1,7 +1,7 @@
 """Headless Chromium driving a served dashboard, waiting the way Streamlit's own e2e tests do.
 
 Debian's `chromium` through Playwright for Python: `playwright install` downloads browsers,
-which cannot work here, so the system browser is named instead (DESIGN.md 6).
+which cannot work here, so the system browser is named instead.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The package stays lint-clean and type-checks under mypy --strict (DESIGN.md 5)."""
+"""The package stays lint-clean and type-checks under mypy --strict."""
 
 from __future__ import annotations
 

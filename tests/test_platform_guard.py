@@ -9,7 +9,7 @@ from support import REPO
 def test_platform_folder_is_not_a_package() -> None:
     assert (REPO / "platform" / "trialforge" / "__init__.py").is_file()
     assert not (REPO / "platform" / "__init__.py").exists(), (
-        "platform/__init__.py shadows the stdlib module `platform` (DESIGN.md 4)"
+        "platform/__init__.py shadows the stdlib module `platform`"
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from trialforge.search.champion import best_scored
 from trialforge.search.fail_fast import FailFast
-from trialforge.search.monitor import TrialEnd, TrialMonitor, trial_metrics
+from trialforge.search.monitor import TrialLedger, TrialMonitor, trial_metrics
 from trialforge.search.progress import Progress
 from trialforge.train.contract import BestEpoch, improves, trial_outcome
 
@@ -50,13 +50,14 @@ def _failed(trial_id: str, error: str, kind: str = "code_error") -> _Trial:
                              "trial_error": error, "epoch": 0})
 
 
-def _monitor(ends: list[TrialEnd]) -> TrialMonitor:
+def _monitor(ends: list[TrialLedger]) -> TrialMonitor:
     progress = Progress(total=8, metric="val_accuracy", mode="max", max_epochs=3)
-    return TrialMonitor(progress, None, None, on_trial_end=ends.append, fail_fast=FailFast(3))
+    return TrialMonitor(progress, None, None, on_trial_end=lambda trial, _: ends.append(trial),
+                        fail_fast=FailFast(3))
 
 
 def test_the_first_trials_failing_alike_stop_the_sweep() -> None:
-    ends: list[TrialEnd] = []
+    ends: list[TrialLedger] = []
     monitor = _monitor(ends)
     stopper = monitor.fail_fast
     for trial_id in "abc":
@@ -95,7 +96,7 @@ def _epoch(trial: _Trial, monitor: TrialMonitor, epoch: int, value: float) -> No
 
 
 def test_a_trial_is_scored_by_its_best_epoch_and_the_champion_ran_its_budget() -> None:
-    ends: list[TrialEnd] = []
+    ends: list[TrialLedger] = []
     monitor = _monitor(ends)
     trials = {name: _Trial(name, {}) for name in "abc"}
     for trial in trials.values():
@@ -111,7 +112,7 @@ def test_a_trial_is_scored_by_its_best_epoch_and_the_champion_ran_its_budget() -
     trials["c"].last_result = {"trial_state": "completed", "epoch": 3}
     for trial in trials.values():
         monitor.on_trial_complete(0, [], trial)
-    scores = {end.trial_id: (end.state, end.value, end.epochs) for end in ends}
+    scores = {end.trial_id: (end.state, end.best.value, end.epochs) for end in ends}
     assert scores == {"a": ("completed", 0.95, 3), "b": ("stopped_early", 0.99, 1),
                       "c": ("completed", 0.94, 3)}
     champion = best_scored(monitor)

@@ -42,34 +42,25 @@ _NOT_METRICS = {*AUTO_RESULT_KEYS, *(key.value for key in Report), "trial_id", "
 Describe = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
 
 
-@dataclass(frozen=True)
-class TrialEnd:
-    """How one trial ended, as the catalog records it; `value` is its score."""
-
-    trial_id: str
-    run_id: str | None
-    state: str
-    failure: str | None  # diverged, oom, worker_lost or code_error (train.failures)
-    reason: str | None
-    epochs: int
-    value: float | None
-
-
 @dataclass
 class TrialLedger:
-    """What the driver knows of one trial: its name, sampled knobs, best epoch, last node."""
+    """What the driver knows of one trial: its name, sampled knobs, best epoch (its score),
+    last node and, once it ended, how (what the catalog records of it)."""
 
+    trial_id: str
     name: str
     config: dict[str, Any]
     best: BestEpoch
     node: str = ""
     epochs: int = 0
     state: str = TrialState.RUNNING.value
+    failure: str | None = None  # diverged, oom, worker_lost or code_error (train.failures)
     reason: str | None = None
 
 
 class TrialMonitor(Callback):
-    """Records each trial from Tune's events (see the module's docstring)."""
+    """Records each trial from Tune's events (see the module's docstring); `on_trial_end`
+    is given an ended trial's ledger and its run id (None while MLflow has not answered)."""
 
     def __init__(
         self,
@@ -77,7 +68,7 @@ class TrialMonitor(Callback):
         recorder: SweepRecorder | None = None,
         describe: Describe | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        on_trial_end: Callable[[TrialEnd], None] | None = None,
+        on_trial_end: Callable[[TrialLedger, str | None], None] | None = None,
         fail_fast: FailFast | None = None,
     ) -> None:
         self.progress = progress
@@ -165,9 +156,9 @@ class TrialMonitor(Callback):
 
     def interrupt_open_trials(self, reason: str) -> None:
         """End every trial still running as interrupted (the sweep ends without them)."""
-        for trial_id, ledger in self.trials.items():
+        for ledger in self.trials.values():
             if ledger.state == TrialState.RUNNING.value:
-                self._record_end(trial_id, ledger, TrialState.INTERRUPTED, None, reason)
+                self._record_end(ledger, TrialState.INTERRUPTED, None, reason)
 
     def _end(self, trial: Any, trials: list[Any], state: TrialState, failure: str | None,
              reason: str | None = None) -> None:
@@ -178,32 +169,34 @@ class TrialMonitor(Callback):
         if state == TrialState.FAILED:
             logger.warning("trial %s failed (%s): %s", trial, failure, reason)
         self.fail_fast.offer(failure, reason)
-        self._record_end(trial.trial_id, ledger, state, failure, reason)
+        self._record_end(ledger, state, failure, reason)
         self._emit(trials, ended=trial.trial_id)
 
     def _ledger(self, trial: Any) -> TrialLedger:
         return self.trials.setdefault(trial.trial_id, TrialLedger(
-            str(trial), dict(trial.config), BestEpoch(self.progress.metric, self.progress.mode)))
+            trial.trial_id, str(trial), dict(trial.config),
+            BestEpoch(self.progress.metric, self.progress.mode)))
 
-    def _record_end(self, trial_id: str, ledger: TrialLedger, state: TrialState,
-                    failure: str | None, reason: str | None) -> None:
-        ledger.state, ledger.reason = state.value, reason
+    def _record_end(self, ledger: TrialLedger, state: TrialState, failure: str | None,
+                    reason: str | None) -> None:
+        ledger.state, ledger.failure, ledger.reason = state.value, failure, reason
         if self.recorder is not None:
-            self.recorder.ended(trial_id, state.value, failure_reason(failure, reason), failure,
-                                ledger.best.epoch, ledger.best.value, ledger.best.checkpoint)
+            self.recorder.ended(ledger.trial_id, state.value, failure_reason(failure, reason),
+                                failure, ledger.best.epoch, ledger.best.value,
+                                ledger.best.checkpoint)
         if self.on_trial_end is not None:
-            run_id = self.recorder.run_ids().get(trial_id) if self.recorder is not None else None
-            self.on_trial_end(TrialEnd(trial_id, run_id, state.value, failure, reason,
-                                       ledger.epochs, ledger.best.value))
+            self.on_trial_end(ledger, self._run_id(ledger.trial_id))
 
     def best_trial(self, trial_id: str) -> BestTrial | None:
         """The score of `trial_id` as a `BestTrial` (None if it has none)."""
         ledger = self.trials.get(trial_id)
         if ledger is None or ledger.best.value is None:
             return None
-        run_id = self.recorder.run_ids().get(trial_id) if self.recorder is not None else None
-        return BestTrial(ledger.best.value, ledger.name, run_id, dict(ledger.config),
-                         ledger.best.epoch, trial_id)
+        return BestTrial(ledger.best.value, ledger.name, self._run_id(trial_id),
+                         dict(ledger.config), ledger.best.epoch, trial_id)
+
+    def _run_id(self, trial_id: str) -> str | None:
+        return self.recorder.run_ids().get(trial_id) if self.recorder is not None else None
 
     def _emit(self, trials: list[Any], ended: str | None = None) -> None:
         # Counted from Tune's own trial states: reused actors start trials without a start

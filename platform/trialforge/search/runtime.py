@@ -78,13 +78,17 @@ def _init_ray(spec: SweepSpec) -> bool:
     # code): one given here would replace it, and Ray would delete the job's folder mid-run.
     if (modules := user_code(spec)) and not os.environ.get(RAY_JOB_CONFIG):
         runtime_env = {"py_modules": modules}
+    address = os.environ.get("RAY_ADDRESS") or None
     ray.init(
-        address=os.environ.get("RAY_ADDRESS") or None,
+        address=address,
         # Train V2 needs the dashboard's State API to free a stopped trial's worker CPUs.
         include_dashboard=needs_workers,
         logging_level=logging.WARNING,
         log_to_driver=False,
         runtime_env=runtime_env,
+        # A new local Ray starts one idle worker per CPU (~1 CPU-s each) that trials never
+        # use: Tune's actors carry a runtime env of their own, so they start their own.
+        _system_config=None if address else {"prestart_worker_first_driver": False},
     )
     return True
 

@@ -18,8 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from trialforge.catalog import (
     Catalog,
     SweepRecord,
@@ -29,17 +27,18 @@ from trialforge.catalog import (
     utcnow,
 )
 from trialforge.errors import SweepFailedError
-from trialforge.home import Home, resolve_home, sqlite_file
+from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model, warm_up_export
 from trialforge.search.champion import champion
 from trialforge.search.fail_fast import FailFast
 from trialforge.search.inputs import Prepared
 from trialforge.search.liveness import this_process
-from trialforge.search.monitor import TrialEnd, TrialMonitor
+from trialforge.search.monitor import TrialLedger, TrialMonitor
 from trialforge.search.phases import Phases
 from trialforge.search.progress import BestTrial, Progress
 from trialforge.search.runtime import connect_ray, start_ray_soon
 from trialforge.search.searcher import fail_running_trials, pareto_front
+from trialforge.search.stores import create_stores
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget
@@ -106,24 +105,6 @@ def run_sweep(
                  prepared, track),
         on_progress,
     )
-
-
-def create_stores(home: Home) -> None:
-    """Create the home's sqlite stores not there yet, one process at a time.
-
-    MLflow's migrations, Optuna's tables and the catalog's each fail ("table ... already
-    exists") when two processes create the same fresh file at once: two sweeps started
-    together on a new home. Existing stores are left to their libraries.
-    """
-    tracking, catalog = sqlite_file(home.tracking_uri), sqlite_file(home.db_url)
-    if all(path is None or path.exists() for path in (tracking, catalog)):
-        return
-    with home.stores_lock():
-        if tracking is not None and not tracking.exists():
-            MlflowClient(home.tracking_uri).search_experiments(max_results=1)
-        if catalog is not None and not catalog.exists():
-            Catalog(home.db_url).close()
-            optuna_storage(home).engine.dispose()
 
 
 @dataclass
@@ -302,12 +283,13 @@ def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
     )
 
 
-def _record_trial(catalog: Catalog, sweep_id: str, end: TrialEnd) -> None:
+def _record_trial(catalog: Catalog, sweep_id: str, trial: TrialLedger, run_id: str | None,
+                  ) -> None:
     # The run id may not be known yet (MLflow is written behind): the sweep's end fills it.
     catalog.record_trial(TrialRecord(
-        sweep_id=sweep_id, trial_id=end.trial_id, run_id=end.run_id, state=end.state,
-        failure=end.failure, reason=end.reason, epochs=end.epochs, value=end.value,
-        ended_at=utcnow()))
+        sweep_id=sweep_id, trial_id=trial.trial_id, run_id=run_id, state=trial.state,
+        failure=trial.failure, reason=trial.reason, epochs=trial.epochs,
+        value=trial.best.value, ended_at=utcnow()))
 
 
 def _counts(progress: Progress) -> dict[str, int]:

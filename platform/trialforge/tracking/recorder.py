@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.tracking import MlflowClient
 from mlflow.utils import get_results_from_paginated_fn
@@ -79,6 +80,7 @@ class SweepRecorder:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._runs: dict[str, str] = {}  # trial id -> run id
+        self._artifact_uris: dict[str, str] = {}  # run id -> where its artifacts go
         self._logged: dict[str, int] = {}  # run id -> its last epoch logged (or gathered)
         self._writes: dict[str, RunWrites] = {}  # run id -> what this pass logs to it
         self.offline_since: float | None = None
@@ -267,10 +269,11 @@ class SweepRecorder:
             self.client.update_run(run_id, status="RUNNING")  # Ray restarted the trial
         else:
             target = self.target
-            run_id = self.client.create_run(target.experiment_id, run_name=entry["name"], tags={
+            info = self.client.create_run(target.experiment_id, run_name=entry["name"], tags={
                 MLFLOW_PARENT_RUN_ID: target.parent_run_id, TAG_SWEEP: target.sweep_id,
                 TAG_TRIAL: entry["trial"], TAG_KIND: "trial", TAG_STATE: "running",
-                **entry["tags"]}).info.run_id
+                **entry["tags"]}).info
+            run_id, self._artifact_uris[run_id] = info.run_id, info.artifact_uri
             self._logged[run_id] = 0
         # Again on a found run: MLflow takes a param logged twice with the same value.
         self._writes_of(run_id).params += [Param(k, v) for k, v in entry["params"].items()]
@@ -291,8 +294,9 @@ class SweepRecorder:
         run_id = self._run_of(entry["trial"])
         if run_id is None:
             return
-        if entry["checkpoint"]:
-            upload_best_checkpoint(self.client, run_id, entry["checkpoint"])
+        if entry["checkpoint"]:  # to the run's artifacts, with no request to find where
+            upload_best_checkpoint(get_artifact_repository(
+                self._artifact_uris[run_id], self.target.tracking_uri), run_id, entry["checkpoint"])
         writes = self._writes_of(run_id)
         if entry["failure"]:
             writes.tags.append(RunTag(TAG_FAILURE, entry["failure"]))
@@ -364,6 +368,7 @@ class SweepRecorder:
         with self._cond:
             for run in runs:
                 self._runs.setdefault(run.data.tags[TAG_TRIAL], run.info.run_id)
+                self._artifact_uris[run.info.run_id] = run.info.artifact_uri
             self._unsure = False
         return {run.data.tags[TAG_TRIAL]: run.info.status for run in runs}
 

@@ -1,4 +1,4 @@
-"""The epoch loop of one trial, written once for both execution paths (DESIGN.md 4b).
+"""The epoch loop of one trial, written once for both execution paths.
 
 Read it top to bottom: build data and model, restore the last checkpoint if Ray restarted the
 trial, then per epoch train, evaluate, report metrics and a checkpoint. Batches come from a

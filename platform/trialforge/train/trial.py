@@ -1,4 +1,4 @@
-"""One trial as a Tune function trainable, on either execution path (DESIGN.md 4b).
+"""One trial as a Tune function trainable, on either execution path.
 
 One CPU worker: the epoch loop runs in-process in the (reused) trainable actor, with no worker
 group to start. More workers or a GPU: the trainable is a thin per-trial driver that launches
