@@ -4,13 +4,16 @@ Whole processes, alternated (the order flips each pair), each with a fresh home 
 - the demo end to end, 24 trials x 12 epochs (target: trialforge / script <= 1.0);
 - the fixed cost, 1 trial x 1 epoch (target: <= 2x the script).
 Both sides are seeded by the pair's number; both report their best val_accuracy.
+trialforge copies a new home's MLflow store from its cache (made by the first home on a
+machine); `--cold-cache` gives each of its runs an empty cache, as on a new machine.
 
-Run: python benchmarks/vs_script.py [--pairs 5] [--only demo|fixed]
+Run: python benchmarks/vs_script.py [--pairs 5] [--only demo|fixed] [--cold-cache]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import statistics
@@ -18,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from _common import Figure, report
@@ -50,10 +54,12 @@ def best_of(output: str) -> float:
     return float(found[-1]) if found else float("nan")
 
 
-def run_trialforge(folder: Path, seed: int, overrides: list[str]) -> tuple[float, float]:
+def run_trialforge(folder: Path, seed: int, overrides: list[str], cold_cache: bool = False,
+                   ) -> tuple[float, float]:
+    cache = {"XDG_CACHE_HOME": str(folder / "cache")} if cold_cache else {}
     seconds, output = timed(
         [str(TRIALFORGE), "sweep", "run", "jobs/cnn_digits.yaml", f"seed={seed}", *overrides],
-        {**CLEAN, "TRIALFORGE_HOME": str(folder)})
+        {**CLEAN, "TRIALFORGE_HOME": str(folder / "home"), **cache})
     return seconds, best_of(output)
 
 
@@ -65,11 +71,14 @@ def run_script(folder: Path, seed: int, arguments: list[str]) -> tuple[float, fl
     return seconds, best_of(output)
 
 
-def compare(case: str, pairs: int, scratch: Path) -> list[Figure]:
+def compare(case: str, pairs: int, scratch: Path, cold_cache: bool) -> list[Figure]:
     overrides, arguments = CASES[case]
     platform, script, ratios = [], [], []
+    trialforge = functools.partial(run_trialforge, cold_cache=cold_cache)
     for pair in range(pairs):
-        sides = [("trialforge", run_trialforge, overrides), ("script", run_script, arguments)]
+        sides: list[tuple[str, Callable[[Path, int, list[str]], tuple[float, float]],
+                          list[str]]] = [("trialforge", trialforge, overrides),
+                                         ("script", run_script, arguments)]
         measured = {}
         for name, run, extra in sides if pair % 2 == 0 else sides[::-1]:
             measured[name] = run(scratch / f"{case}-{name}-{pair}", pair, extra)
@@ -97,12 +106,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--only", choices=sorted(CASES))
+    parser.add_argument("--cold-cache", action="store_true",
+                        help="no MLflow store template: every trialforge run migrates its own")
     args = parser.parse_args()
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="trialforge-b0-") as tmp:
         for case in [args.only] if args.only else list(CASES):
-            figures += compare(case, args.pairs, Path(tmp))
-    report("B0-vs-script", figures)
+            figures += compare(case, args.pairs, Path(tmp), args.cold_cache)
+    report("B0-vs-script-cold-cache" if args.cold_cache else "B0-vs-script", figures)
 
 
 if __name__ == "__main__":
