@@ -3,8 +3,8 @@
 MLflow makes a new sqlite store by running its ~60 schema migrations one by one: ~3.5 s of
 CPU before a new home's first trial can start, on every new home (each test's, each CI run's,
 each benchmark's). For one MLflow version they always yield the same empty store, so the
-first one is kept in the user's cache (`$XDG_CACHE_HOME/trialforge`, else `~/.cache`) and the
-next ones are copies of it, made in milliseconds.
+first one is kept in the user's cache (`$XDG_CACHE_HOME/trialforge`, else
+`~/.cache/trialforge`) and the next ones are copies of it, made in milliseconds.
 """
 
 from __future__ import annotations
