@@ -38,6 +38,10 @@ CLEAN = {k: v for k, v in os.environ.items()
          if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "TRIALFORGE_DB", "TRIALFORGE_HOME")}
 
 
+# Runs one side in a folder with a seed and its arguments: (seconds, best val_accuracy).
+Side = Callable[[Path, int, list[str]], tuple[float, float]]
+
+
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Seconds the process took, start to exit, and its output."""
     started = time.perf_counter()
@@ -76,9 +80,8 @@ def compare(case: str, pairs: int, scratch: Path, cold_cache: bool) -> list[Figu
     platform, script, ratios = [], [], []
     trialforge = functools.partial(run_trialforge, cold_cache=cold_cache)
     for pair in range(pairs):
-        sides: list[tuple[str, Callable[[Path, int, list[str]], tuple[float, float]],
-                          list[str]]] = [("trialforge", trialforge, overrides),
-                                         ("script", run_script, arguments)]
+        sides: list[tuple[str, Side, list[str]]] = [
+            ("trialforge", trialforge, overrides), ("script", run_script, arguments)]
         measured = {}
         for name, run, extra in sides if pair % 2 == 0 else sides[::-1]:
             measured[name] = run(scratch / f"{case}-{name}-{pair}", pair, extra)

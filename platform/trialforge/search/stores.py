@@ -3,12 +3,13 @@
 MLflow makes a new sqlite store by running its ~60 schema migrations one by one: ~3.5 s of
 CPU before a new home's first trial can start, on every new home (each test's, each CI run's,
 each benchmark's). For one MLflow version they always yield the same empty store, so the
-first one is kept in the user's cache (`$XDG_CACHE_HOME/trialforge`, else
-`~/.cache/trialforge`) and the next ones are copies of it, made in milliseconds.
+first one is kept in the user's cache folder (platformdirs': `$XDG_CACHE_HOME/trialforge`,
+else `~/.cache/trialforge`, on Linux) and the next ones are copies of it, made in milliseconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow
+import platformdirs
 from mlflow.tracking import MlflowClient
 
 from trialforge.catalog import Catalog
@@ -60,8 +62,8 @@ def create_tracking_store(path: Path) -> None:
 
 
 def cache_dir() -> Path:
-    """trialforge's folder in the user's cache."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trialforge"
+    """trialforge's folder in the user's cache (the platform's own place for one)."""
+    return Path(platformdirs.user_cache_dir("trialforge", appauthor=False))
 
 
 def _keep_as_template(store: Path, template: Path) -> None:
@@ -70,10 +72,8 @@ def _keep_as_template(store: Path, template: Path) -> None:
         empty = Path(tmp) / store.name
         shutil.copyfile(store, empty)
         # Without the Default experiment, whose artifact root is this process's folder.
-        connection = sqlite3.connect(empty)
-        with connection:
+        with contextlib.closing(sqlite3.connect(empty)) as connection, connection:
             connection.execute("DELETE FROM experiments WHERE experiment_id = 0")
-        connection.close()
         os.replace(empty, template)  # whole or not at all, if two processes keep one at once
 
 
