@@ -15,18 +15,21 @@ pytestmark = pytest.mark.e2e
 
 # A fresh process: in this one Ray is connected already.
 EARLY_START = """
+import time
+from pathlib import Path
+
+import psutil
 import ray
 from trialforge.search.runtime import connect_ray, start_ray_soon
 from trialforge.spec import load_spec
-from pathlib import Path
+
 spec = load_spec(Path("jobs/cnn_digits.yaml"), [])
 start_ray_soon(spec)
 start_ray_soon(spec)  # once is enough
 import torch  # the driver's own work meanwhile
 assert connect_ray(spec) is True, "this process started Ray, so it owns it"
 assert ray.get(ray.put(7)) == 7, "usable from the main thread once the starter is done"
-import psutil, time
-time.sleep(1)  # Ray starts its prestarted workers as the driver registers
+time.sleep(1)  # Ray would start its prestarted workers as the driver registers
 idle = [p.pid for p in psutil.Process().children(recursive=True)
         if p.name().startswith("ray::IDLE")]  # the title Ray gives a worker with no task
 assert not idle, f"idle workers no trial can use: {idle}"

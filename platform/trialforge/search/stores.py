@@ -72,6 +72,7 @@ def _keep_as_template(store: Path, template: Path) -> None:
         empty = Path(tmp) / store.name
         shutil.copyfile(store, empty)
         # Without the Default experiment, whose artifact root is this process's folder.
+        # sqlite3's own context manager commits but leaves the connection open.
         with contextlib.closing(sqlite3.connect(empty)) as connection, connection:
             connection.execute("DELETE FROM experiments WHERE experiment_id = 0")
         os.replace(empty, template)  # whole or not at all, if two processes keep one at once
