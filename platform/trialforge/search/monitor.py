@@ -1,9 +1,7 @@
-"""Watches a sweep's trials from the driver: what Tune hands it becomes each trial's record.
-
-A Tune callback: it sees every report, and what no trial sees of itself (being stopped, or
-dying with its worker). It scores each trial by its best epoch (`train.contract`) and hands
-each start, epoch and end to the `SweepRecorder`, each end to the catalog and `FailFast`.
-"""
+"""Watches a sweep's trials from the driver (a Tune callback): it sees every report, and
+what no trial sees of itself (being stopped, dying with its worker). It scores each trial by
+its best epoch (`train.contract`) and hands each start, epoch and end to the `SweepRecorder`,
+each end to the catalog and `FailFast`."""
 
 from __future__ import annotations
 
@@ -19,19 +17,8 @@ from trialforge.search.fail_fast import FailFast
 from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
 from trialforge.tracking import SweepRecorder
 from trialforge.tracking.tags import TAG_NODE
-from trialforge.train.contract import (
-    BestEpoch,
-    Report,
-    TrialState,
-    read_history,
-    trial_outcome,
-)
-from trialforge.train.failures import (
-    DIVERGED,
-    error_summary,
-    failure_kind_of_error,
-    failure_reason,
-)
+from trialforge.train.contract import BestEpoch, Report, TrialState, read_history, trial_outcome
+from trialforge.train.failures import DIVERGED, error_summary, failure_kind_of_error, failure_reason
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +31,8 @@ Describe = Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, str]]]
 
 @dataclass
 class TrialLedger:
-    """What the driver knows of one trial: its name, sampled knobs, best epoch (its score),
-    last node and, once it ended, how (what the catalog records of it)."""
+    """What the driver knows of a trial (and the catalog records): its knobs, best epoch
+    (its score), last node and how it ended."""
 
     trial_id: str
     name: str
@@ -62,15 +49,11 @@ class TrialMonitor(Callback):
     """Records each trial from Tune's events (see the module's docstring); `on_trial_end`
     is given an ended trial's ledger and its run id (None while MLflow has not answered)."""
 
-    def __init__(
-        self,
-        progress: Progress,
-        recorder: SweepRecorder | None = None,
-        describe: Describe | None = None,
-        on_progress: Callable[[Progress], None] | None = None,
-        on_trial_end: Callable[[TrialLedger, str | None], None] | None = None,
-        fail_fast: FailFast | None = None,
-    ) -> None:
+    def __init__(self, progress: Progress, recorder: SweepRecorder | None = None,
+                 describe: Describe | None = None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 on_trial_end: Callable[[TrialLedger, str | None], None] | None = None,
+                 fail_fast: FailFast | None = None) -> None:
         self.progress = progress
         self.recorder = recorder
         self.describe = describe or (lambda config: (dict(config), {}))
@@ -103,9 +86,8 @@ class TrialMonitor(Callback):
             self.recorder.opened(trial.trial_id, ledger.name, params, tags)
         self._emit(trials)
 
-    def on_trial_result(
-        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
-    ) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any,
+                        result: dict[str, Any], **info: Any) -> None:
         if result.get(Report.STATE.value) == TrialState.FAILED.value:
             return  # not an epoch: the failure a trial reported (see on_trial_complete)
         ledger = self.trials[trial.trial_id]
@@ -136,9 +118,8 @@ class TrialMonitor(Callback):
         if self.recorder is not None:
             self.recorder.epoch(trial_id, epoch, trial_metrics(result), tags)
 
-    def on_trial_complete(
-        self, iteration: int, trials: list[Any], trial: Any, **info: Any
-    ) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any,
+                          **info: Any) -> None:
         last = trial.last_result or {}
         state = trial_outcome(last)
         if state == TrialState.FAILED:

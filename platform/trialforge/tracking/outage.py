@@ -14,12 +14,7 @@ from typing import TypeVar
 
 import requests
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import (
-    INTERNAL_ERROR,
-    REQUEST_LIMIT_EXCEEDED,
-    TEMPORARILY_UNAVAILABLE,
-    ErrorCode,
-)
+from mlflow.protos import databricks_pb2 as codes
 
 from trialforge.errors import TrialforgeError
 
@@ -37,10 +32,8 @@ DEFAULT_PATIENCE_S = 600.0
 
 # What MLflow's REST client reports for a server that is away or overwhelmed (a refused
 # connection ends as INTERNAL_ERROR once its own retries are spent), not for a bad request.
-_TRANSIENT_CODES = {
-    ErrorCode.Name(code)
-    for code in (INTERNAL_ERROR, TEMPORARILY_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED)
-}
+_TRANSIENT_CODES = {codes.ErrorCode.Name(code) for code in (
+    codes.INTERNAL_ERROR, codes.TEMPORARILY_UNAVAILABLE, codes.REQUEST_LIMIT_EXCEEDED)}
 
 
 class TrackingUnavailableError(TrialforgeError):
@@ -50,7 +43,7 @@ class TrackingUnavailableError(TrialforgeError):
 
     @classmethod
     def after(cls, tracking_uri: str, down_s: float, consequence: str) -> TrackingUnavailableError:
-        """The error for an outage of `down_s` seconds, saying what it cost."""
+        """The error for an outage of `down_s` seconds that cost `consequence`."""
         return cls(
             f"MLflow at {tracking_uri} has been unreachable for {down_s:.0f} s: {consequence}; "
             f"start the tracking server again, or wait longer with {PATIENCE_VARIABLE}")

@@ -1,13 +1,10 @@
 """The one writer of a sweep's MLflow runs once its parent run is open: the driver.
 
 Each trial's start, epochs and end, and the sweep's end, become writes that return at once
-(Tune's event loop never waits on MLflow). They are journaled on local disk and sent in
-order, batched, by a thread of their own; while MLflow is away they wait, and a driver
-killed meanwhile leaves them to the next one (`sweep resume`).
-
-A write may be sent twice without being recorded twice: a trial's run is looked up by its
-tag when an earlier driver (or a lost answer) may have made it, epochs up to a run's last
-logged one are skipped, and MLflow stores a metric row sent twice with its timestamp once.
+(Tune's loop never waits on MLflow), journaled on local disk and sent in order, batched, by
+a thread of their own. While MLflow is away they wait; a driver killed meanwhile leaves them
+to `sweep resume`. A write sent twice is recorded once: a run is found by its trial's tag,
+epochs up to a run's last logged one are skipped, and a metric row repeats its timestamp.
 """
 
 from __future__ import annotations
@@ -49,8 +46,8 @@ from trialforge.tracking.tags import (
 logger = logging.getLogger(__name__)
 
 BATCH = 500  # journal entries sent per pass of the writer
-# How long the writer gathers entries before a pass (unless someone waits for them): fewer,
-# larger requests, and less time holding the driver's GIL away from Tune's loop.
+# A pass gathers entries this long (unless a flush waits): fewer, larger requests, and less
+# of the driver's GIL taken from Tune's loop.
 LINGER_S = 1.0
 
 
@@ -72,8 +69,7 @@ class SweepRecorder:
         self.metric = metric
         self.retry_s = retry_s
         self.client = MlflowClient(target.tracking_uri)
-        # MLflow prints two lines per run it ends on a tracking server; this ends every
-        # trial's run, and the sweep's progress goes to the same terminal.
+        # Not MLflow's two lines per run ended on a server, on the sweep's progress terminal.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.journal = Journal(journal)
         self._queue: deque[tuple[int, Entry]] = deque(self.journal.pending())
@@ -86,8 +82,8 @@ class SweepRecorder:
         self.offline_since: float | None = None
         self._error: BaseException | None = None
         self._waiting = 0  # flushes waiting: the writer does not linger for them
-        # Whether a trial's run may exist without this writer knowing it (an earlier driver,
-        # or a request whose answer was lost): then the sweep's runs are read first.
+        # A trial's run may exist unknown to this writer (an earlier driver's, or a lost
+        # answer's): the sweep's runs are read first.
         self._unsure = resumed or bool(self._queue)
         if self._queue:
             logger.warning("sending %d writes an earlier driver of sweep %s left for MLflow",
@@ -140,9 +136,8 @@ class SweepRecorder:
     # The driver's waits, off Tune's loop.
 
     def flush(self, patience: float | None = None) -> None:
-        """Wait until every write so far has arrived, for as long as an outage may last
-        (`TRIALFORGE_TRACKING_PATIENCE_S`); then raise `TrackingUnavailableError`. Raise
-        the first write MLflow refused, if one was."""
+        """Wait until every write so far has arrived, through an outage of up to
+        `outage.patience_s()` (then `TrackingUnavailableError`); raise the first refused."""
         limit = outage.patience_s() if patience is None else patience
         with self._cond:
             self._waiting += 1
@@ -163,8 +158,7 @@ class SweepRecorder:
             raise error
 
     def run_ids(self) -> dict[str, str]:
-        """Trial id -> run id of every trial run whose opening has arrived (see `flush`;
-        after `end_orphans`, those an earlier driver opened too)."""
+        """Trial id -> run id of each trial run opened so far (or by an earlier driver)."""
         with self._cond:
             return dict(self._runs)
 
@@ -222,8 +216,8 @@ class SweepRecorder:
                 self._cond.notify_all()
 
     def _send_each(self, batch: list[tuple[int, Entry]]) -> BaseException | None:
-        """Send entries one by one, dropping (and reporting) those MLflow refuses; the
-        outage that stops it, if one does."""
+        """Send entries one by one, dropping (and reporting) those MLflow refuses; return
+        the outage that stops it, if one does."""
         for _, entry in batch:
             try:
                 self._send([entry])
@@ -330,12 +324,9 @@ class SweepRecorder:
         self._close_run(run_id, entry["state"], entry["reason"])
 
     def _close_run(self, run_id: str, state: str, reason: str | None) -> None:
-        """Tag a run with its state (and why), with what was gathered for it in the same
-        requests, and set its terminal status."""
-        tags = self._writes_of(run_id).tags
-        tags.append(RunTag(TAG_STATE, state))
-        if reason:
-            tags.append(RunTag(TAG_REASON, reason[:5000]))
+        """Log what was gathered for a run with its state (and why); end it."""
+        self._writes_of(run_id).tags += [RunTag(TAG_STATE, state), *(
+            [RunTag(TAG_REASON, reason[:5000])] if reason else [])]
         self._log(run_id)
         self.client.set_terminated(run_id, RUN_STATUS.get(state, "FAILED"))
 
@@ -343,8 +334,7 @@ class SweepRecorder:
         return self._writes.setdefault(run_id, RunWrites())
 
     def _log(self, run_id: str) -> None:
-        """What was gathered for a run, in one call (MLflow's client splits it into requests
-        within the server's limits)."""
+        """What was gathered for a run, in one call (MLflow's client splits it as needed)."""
         if (writes := self._writes.pop(run_id, None)) is not None:
             self.client.log_batch(run_id, metrics=writes.metrics, params=writes.params,
                                   tags=writes.tags)
@@ -356,8 +346,7 @@ class SweepRecorder:
             return self._runs.get(trial_id)
 
     def _read_runs(self) -> dict[str, str]:
-        """Trial id -> status of every trial run of the sweep in MLflow, whose ids this
-        writer learns."""
+        """Trial id -> status of the sweep's trial runs in MLflow (their ids learnt)."""
         def page(count: int, token: str | None) -> PagedList[Run]:
             return self.client.search_runs(
                 [self.target.experiment_id], max_results=count, page_token=token,

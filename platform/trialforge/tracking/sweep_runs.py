@@ -40,8 +40,7 @@ def open_sweep_run(
     """Create (or reuse) the experiment and open the sweep's parent run, with its spec.
 
     Each step finds what a request whose answer was lost created, so the whole is sent again
-    after an outage. Creating the store here, before any trial runs, matters: several
-    processes creating a fresh sqlite database at once fail ("duplicate column name").
+    after an outage.
     """
     client = MlflowClient(tracking_uri)
 
