@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import numpy as np
 import pytest
 import torch
 
 from trialforge.data import load_dataset
 from trialforge.data.dataset import Dataset
+from trialforge.data.split import split_dataset
 from trialforge.errors import DataError
 from trialforge.spec import DataConfig
 
@@ -66,3 +71,24 @@ def test_bad_classes_and_layouts_are_data_errors() -> None:
         _digits(classes=[1, 12])
     with pytest.raises(DataError, match="digits cannot be shaped as 'tokens'"):
         _digits(layout="tokens")
+
+
+def test_the_split_keeps_every_example_once_and_each_class_in_proportion() -> None:
+    y = np.repeat(np.arange(3), [50, 30, 20])
+    x = np.arange(100, dtype=np.float32)[:, None]
+    data = split_dataset("toy", x, y, task="classification", val_fraction=0.25, seed=1)
+    seen = sorted([*data.x_train[:, 0].tolist(), *data.x_val[:, 0].tolist()])
+    assert seen == list(range(100)) and len(data.y_val) == 25
+    assert torch.bincount(data.y_val).tolist() == [13, 7, 5]  # 12.5, 7.5, 5 rounded to 25
+    with pytest.raises(DataError, match="a split would be empty"):
+        split_dataset("toy", x, y, task="regression", val_fraction=1.0, seed=1)
+
+
+def test_digits_load_without_importing_scikit_learn() -> None:
+    """Importing scikit-learn costs a sweep's driver ~1 s before its first trial."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from trialforge.data import load_dataset; "
+         "from trialforge.spec import DataConfig; load_dataset(DataConfig(), seed=0, "
+         "layout='image'); print(sorted(m for m in sys.modules if m.startswith('sklearn')))"],
+        capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
