@@ -4,7 +4,7 @@ Each trial's start, epochs and end, and the sweep's end, become writes that retu
 (Tune's loop never waits on MLflow), journaled on local disk and sent in order, batched, by
 a thread of their own. While MLflow is away they wait; a driver killed meanwhile leaves them
 to `sweep resume`. A write sent twice is recorded once: a run is found by its trial's tag,
-epochs up to a run's last logged one are skipped, and a metric row repeats its timestamp.
+epochs up to a run's last logged one are skipped, and a metric resent keeps its timestamp.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class SweepRecorder:
         self.metric = metric
         self.retry_s = retry_s
         self.client = MlflowClient(target.tracking_uri)
-        # Not MLflow's two lines per run ended on a server, on the sweep's progress terminal.
+        # MLflow prints two lines per run it ends on a server, over the sweep's progress.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.journal = Journal(journal)
         self._queue: deque[tuple[int, Entry]] = deque(self.journal.pending())
