@@ -123,3 +123,18 @@ def test_out_of_memory_trials_fail_once_and_the_others_go_on(
     assert {t.user_attrs["trialforge.trial_id"] for t in failed} == hungry, "TPE avoids them"
     shown = run_cli("sweep", "show", record.id, home=home)
     assert "Failed trials" in shown.stdout and "oom" in shown.stdout
+
+
+def test_a_gpu_sweep_where_ray_has_no_gpu_is_one_clear_error_at_once(
+    ray_address: str, home: Path
+) -> None:
+    """It would otherwise wait for a GPU forever; here Ray has 2 CPUs and no GPU."""
+    done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "train.use_gpu=true",
+                   "train.gpu_fraction=0.25", home=home, ray_address=ray_address, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: train.use_gpu: a trial needs 0.25 GPU, but {ray_address} sees 0 GPU and 2 CPU: "
+        "set train.use_gpu=false, or run where Ray has GPUs (RAY_ADDRESS, trialforge job "
+        "submit)")
+    assert not home.exists(), "nothing written for a sweep that cannot run"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import ray
 
+from trialforge.errors import SpecError
 from trialforge.models import BUILTIN_FAMILIES
 from trialforge.spec import SweepSpec
 
@@ -72,7 +73,7 @@ def _init_ray(spec: SweepSpec) -> bool:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
-    needs_workers = spec.train.workers > 1 or spec.train.use_gpu
+    needs_workers = spec.train.workers > 1  # one-worker trials (CPU or GPU) run in-process
     runtime_env: dict[str, object] | None = None
     # Inside a Ray job the driver keeps the job's runtime env (its working dir holds the user's
     # code): one given here would replace it, and Ray would delete the job's folder mid-run.
@@ -110,6 +111,25 @@ def user_code(spec: SweepSpec) -> list[str]:
     if "site-packages" in location.parts or not location.exists():
         return []
     return [str(location)]
+
+
+def check_gpus(spec: SweepSpec) -> None:
+    """Refuse a GPU sweep at once where Ray has too few GPUs: its trials would wait for them
+    forever."""
+    if not spec.train.use_gpu:
+        return
+    with _starting_lock:
+        starting = _starting
+    if starting is not None:
+        starting.result()  # Ray's start, begun by `start_ray_soon`, stays `connect_ray`'s
+    seen = ray.cluster_resources()
+    need = spec.train.gpu_fraction if spec.train.workers == 1 else float(spec.train.workers)
+    if seen.get("GPU", 0.0) < need:
+        where = os.environ.get("RAY_ADDRESS") or "the local Ray"
+        raise SpecError(
+            f"train.use_gpu: a trial needs {need:g} GPU, but {where} sees "
+            f"{seen.get('GPU', 0.0):g} GPU and {seen.get('CPU', 0.0):g} CPU: set "
+            "train.use_gpu=false, or run where Ray has GPUs (RAY_ADDRESS, trialforge job submit)")
 
 
 def cluster_cpus() -> int:

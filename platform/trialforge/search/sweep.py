@@ -26,7 +26,7 @@ from trialforge.catalog import (
     new_sweep_id,
     utcnow,
 )
-from trialforge.errors import SweepFailedError
+from trialforge.errors import SpecError, SweepFailedError
 from trialforge.home import Home, resolve_home
 from trialforge.registry import RegisteredVersion, register_best_model, warm_up_export
 from trialforge.search.champion import champion
@@ -36,7 +36,7 @@ from trialforge.search.liveness import this_process
 from trialforge.search.monitor import TrialLedger, TrialMonitor
 from trialforge.search.phases import Phases
 from trialforge.search.progress import BestTrial, Progress
-from trialforge.search.runtime import connect_ray, start_ray_soon
+from trialforge.search.runtime import check_gpus, connect_ray, start_ray_soon
 from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.stores import create_stores
 from trialforge.search.tuner import build_tuner, optuna_storage, study_name
@@ -86,6 +86,8 @@ def run_sweep(
         with phases("data"):
             prepared.fill_inputs(spec, home)
     start_ray_soon(spec)  # Ray comes up while the stores are made ready
+    if spec.train.use_gpu:
+        _refuse_without_gpus(spec)  # before anything is written
     home.create()
     with phases("stores"):
         create_stores(home)
@@ -150,6 +152,7 @@ def drive_sweep(
             try:
                 with phases("ray"):
                     owns_ray = connect_ray(spec)
+                    check_gpus(spec)
             finally:
                 futures.wait([setup])
             setup.result()  # the set-up's own error, if Ray started
@@ -257,6 +260,15 @@ class _ExportWarmUp:
     def join(self) -> None:
         if self.thread is not None:
             self.thread.join()
+
+
+def _refuse_without_gpus(spec: SweepSpec) -> None:
+    try:
+        check_gpus(spec)
+    except SpecError:
+        if connect_ray(spec):
+            _stop_ray()
+        raise
 
 
 def _stop_ray() -> None:

@@ -51,6 +51,10 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0)
     workers: int = Field(1, ge=1, description="> 1: data-parallel (DDP) with a TorchTrainer")
     use_gpu: bool = False
+    gpu_fraction: float = Field(
+        1.0, gt=0.0, le=1.0,
+        description="use_gpu with one worker: the share of a GPU each trial holds (0.25: four "
+        "trials share one)")
     max_failures: int = Field(
         1, ge=0, description="restarts of a trial whose worker died (from its last checkpoint)"
     )
@@ -62,6 +66,15 @@ class TrainConfig(Section):
     patience: int | None = Field(
         None, ge=1, description="stop when the metric has not improved for this many epochs"
     )
+
+    @model_validator(mode="after")
+    def _whole_gpus_for_ddp(self) -> TrainConfig:
+        if self.gpu_fraction < 1.0 and self.workers > 1:
+            raise ValueError(
+                f"gpu_fraction={self.gpu_fraction} shares a GPU between one-worker trials; with "
+                f"workers={self.workers} each DDP worker holds a whole GPU: set "
+                "train.gpu_fraction=1 or train.workers=1")
+        return self
 
 
 class SchedulerConfig(Section):

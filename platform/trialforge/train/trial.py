@@ -1,8 +1,9 @@
 """One trial as a Tune function trainable, on either execution path.
 
-One CPU worker: the epoch loop runs in-process in the (reused) trainable actor, with no worker
-group to start. More workers or a GPU: the trainable is a thin per-trial driver that launches
-a `TorchTrainer` (DDP) and forwards its workers' reports to Tune.
+One worker: the epoch loop runs in-process in the (reused) trainable actor, with no worker
+group to start, on a CPU or on the GPU (or share of one, `train.gpu_fraction`) the actor holds.
+More workers: the trainable is a thin per-trial driver that launches a `TorchTrainer` (DDP,
+a GPU per worker with `use_gpu`) and forwards its workers' reports to Tune.
 """
 
 from __future__ import annotations
@@ -80,13 +81,15 @@ def shared_dataset(spec: SweepSpec) -> Dataset | None:
 
 
 def runs_in_process(spec: SweepSpec) -> bool:
-    """A single CPU worker needs no worker group: train inside the Tune trainable."""
-    return spec.train.workers == 1 and not spec.train.use_gpu
+    """A single worker needs no worker group: train inside the Tune trainable."""
+    return spec.train.workers == 1
 
 
 def trial_resources(spec: SweepSpec) -> dict[str, float]:
-    """What Tune reserves for one trial's trainable."""
-    return {"cpu": 1.0} if runs_in_process(spec) else dict(DRIVER_RESOURCES)
+    """What Tune reserves for one trial's trainable: with a GPU, the share `gpu_fraction`."""
+    if not runs_in_process(spec):
+        return dict(DRIVER_RESOURCES)
+    return {"cpu": 1.0, "gpu": spec.train.gpu_fraction} if spec.train.use_gpu else {"cpu": 1.0}
 
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
@@ -98,10 +101,30 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
     # the sweep's driver sees stops, errors and lost processes (search.monitor).
     if runs_in_process(spec):
         session = TuneSession(spec.search.objective, spec.search.direction, _node())
-        with _failures_reported(session, spec.search.objectives):
-            run_loop(spec, session, context)
+        if spec.train.use_gpu:
+            import torch
+
+            # Ray shows the actor only the GPU it holds (a share of it, with gpu_fraction).
+            session.device = torch.device("cuda")
+        try:
+            with _failures_reported(session, spec.search.objectives):
+                run_loop(spec, session, context)
+        finally:
+            _free_device_memory(session.device)
     else:
         _fit_torch_trainer(spec, context, tune.get_context().get_trial_id())
+
+
+def _free_device_memory(device: torch.device) -> None:
+    """Hand a GPU's cached memory back once a trial is over: the reused actor's next trial
+    starts from what the last one started from (torch keeps freed blocks cached)."""
+    if device.type == "cuda":
+        import gc
+
+        import torch
+
+        gc.collect()  # the trial's model and optimizer, if a reference cycle holds them
+        torch.cuda.empty_cache()
 
 
 def _node() -> str:
