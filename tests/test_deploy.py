@@ -84,6 +84,11 @@ def test_rayjob_entrypoint_is_a_valid_trialforge_command() -> None:
     assert spec_in_image.parts[:3] == ("/", "opt", "trialforge")  # the Dockerfile's WORKDIR
     spec = load_spec(REPO / spec_in_image.relative_to("/opt/trialforge"), words[4:])
     assert spec.train.use_gpu
+    cluster, _ = documents(DEPLOY / "kuberay" / "raycluster.yaml")
+    (gpu,) = cluster["spec"]["workerGroupSpecs"]
+    per_pod = int(gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
+    held = spec.search.concurrency * spec.train.gpus_per_trial
+    assert held <= gpu["maxReplicas"] * per_pod, "the GPU group holds the sweep's trials at once"
 
 
 def test_dockerfile_installs_trialforge_without_editable_mode() -> None:

@@ -38,7 +38,9 @@ MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false nohup mlflow server --host "$BIND" \
   > "$TF_CLUSTER_DIR/mlflow.log" 2>&1 &
 echo $! > "$TF_CLUSTER_DIR/mlflow.pid"
 
+# RAY_AUTH_MODE: Ray's own CLI (`ray job submit`, `ray status`) sends the token only with it.
 cat > "$TF_CLUSTER_DIR/cluster.env" <<ENV
+export RAY_AUTH_MODE=token
 export RAY_AUTH_TOKEN_PATH="$token_file"
 export TRIALFORGE_CLUSTER="http://$BIND:$DASHBOARD_PORT"
 export MLFLOW_TRACKING_URI="http://$BIND:$MLFLOW_PORT"

@@ -151,6 +151,17 @@ def test_a_wrong_token_is_refused_with_one_clear_line(cluster: Cluster) -> None:
     assert "refused" not in logs.stdout  # listing still works from the catalog
 
 
+def test_rays_own_cli_works_with_what_cluster_env_exports(cluster: Cluster) -> None:
+    exported = dict(re.findall(r'^export (\w+)="?([^"\n]*)"?$',
+                               (cluster.folder / "cluster.env").read_text(), re.MULTILINE))
+    env = {"PATH": cluster.env["PATH"], "HOME": os.environ.get("HOME", "/root"), **exported}
+    listed = subprocess.run(["ray", "job", "list", "--address", exported["TRIALFORGE_CLUSTER"]],
+                            env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    # Without RAY_AUTH_MODE=token, Ray's CLI sent no token: "Missing authentication token".
+    assert "authentication" not in listed.stdout + listed.stderr
+
+
 def test_a_sweep_survives_losing_its_worker_node(cluster: Cluster) -> None:
     """Last in this module: the worker node stays dead."""
     job = job_id(cluster.cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", cluster.url,

@@ -123,7 +123,7 @@ def check_gpus(spec: SweepSpec) -> None:
     if starting is not None:
         starting.result()  # Ray's start, begun by `start_ray_soon`, stays `connect_ray`'s
     seen = ray.cluster_resources()
-    need = spec.train.gpu_fraction if spec.train.workers == 1 else float(spec.train.workers)
+    need = spec.train.gpus_per_trial
     if seen.get("GPU", 0.0) < need:
         where = os.environ.get("RAY_ADDRESS") or "the local Ray"
         raise SpecError(

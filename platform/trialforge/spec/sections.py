@@ -67,6 +67,13 @@ class TrainConfig(Section):
         None, ge=1, description="stop when the metric has not improved for this many epochs"
     )
 
+    @property
+    def gpus_per_trial(self) -> float:
+        """The GPUs one trial holds: its share of one, or one per DDP worker (0 on CPUs)."""
+        if not self.use_gpu:
+            return 0.0
+        return self.gpu_fraction if self.workers == 1 else float(self.workers)
+
     @model_validator(mode="after")
     def _whole_gpus_for_ddp(self) -> TrainConfig:
         if self.gpu_fraction < 1.0 and self.workers > 1:

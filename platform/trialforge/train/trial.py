@@ -89,7 +89,8 @@ def trial_resources(spec: SweepSpec) -> dict[str, float]:
     """What Tune reserves for one trial's trainable: with a GPU, the share `gpu_fraction`."""
     if not runs_in_process(spec):
         return dict(DRIVER_RESOURCES)
-    return {"cpu": 1.0, "gpu": spec.train.gpu_fraction} if spec.train.use_gpu else {"cpu": 1.0}
+    gpus = spec.train.gpus_per_trial
+    return {"cpu": 1.0, "gpu": gpus} if gpus else {"cpu": 1.0}
 
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
