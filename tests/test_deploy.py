@@ -89,6 +89,7 @@ def test_rayjob_entrypoint_is_a_valid_trialforge_command() -> None:
     per_pod = int(gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"])
     held = spec.search.concurrency * spec.train.gpus_per_trial
     assert held <= gpu["maxReplicas"] * per_pod, "the GPU group holds the sweep's trials at once"
+    assert gpu["minReplicas"] >= 1, "Ray sees a GPU before a GPU sweep starts (check_gpus)"
 
 
 def test_dockerfile_installs_trialforge_without_editable_mode() -> None:
