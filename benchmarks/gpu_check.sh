@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # B1 on a CUDA GPU: a plain PyTorch loop on the GPU against one trialforge trial with
-# train.use_gpu=true and one worker (the TorchTrainer path). Prints the ratios and writes
+# train.use_gpu=true and one worker (in-process, holding the GPU). Prints the ratios and writes
 # benchmarks/results/B1-overhead-gpu.json.
 #
 #   benchmarks/gpu_check.sh                   # installs what is missing with pip

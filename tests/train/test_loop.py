@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -188,3 +189,30 @@ def test_a_char_lstm_models_text(tmp_path: Path) -> None:
     checkpoint = session.reports[-1][1]
     assert checkpoint is not None and checkpoint["input_dtype"] == "int64"
     assert checkpoint["model_args"]["vocab_size"] == checkpoint["num_classes"]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_on_a_cpu_too(precision: str, monkeypatch: pytest.MonkeyPatch,
+                                             ) -> None:
+    """Autocast runs the forward pass in bf16 / fp16 (fp16's gradients through a scaler);
+    the weights stay fp32."""
+    from trialforge.train import precision as amp
+
+    seen: list[torch.dtype] = []
+    autocast = amp.Precision.autocast
+
+    def watched(self: amp.Precision):  # type: ignore[no-untyped-def]
+        with autocast(self):
+            seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu")
+                        else torch.float32)
+            yield
+
+    monkeypatch.setattr(amp.Precision, "autocast", contextlib.contextmanager(watched))
+    session = RecordingSession()
+    spec = parse_spec({"model": {"family": "mlp"}},
+                      ["train.epochs=2", "train.lr=0.01", f"train.precision={precision}"])
+    train_loop(spec, session)
+    assert set(seen) == {amp.PRECISIONS[precision]}
+    assert session.reports[-1][0]["val_accuracy"] > 0.5
+    assert all(t.dtype == torch.float32 for t in session.reports[-1][1]["model"].values()
+               if t.is_floating_point())

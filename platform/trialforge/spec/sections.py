@@ -51,6 +51,8 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.0, ge=0.0)
     workers: int = Field(1, ge=1, description="> 1: data-parallel (DDP) with a TorchTrainer")
     use_gpu: bool = False
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="the forward pass under autocast; fp16 with a gradient scaler")
     gpu_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="use_gpu with one worker: the share of a GPU each trial holds (0.25: four "

@@ -50,6 +50,9 @@ class SweepSpec(Section):
         ):
             raise ValueError(f"dataset {self.data.dataset!r} is token sequences: use "
                              "model.family rnn (or your own builder)")
+        if self.model.family == "gan" and self.train.precision != "fp32":
+            raise ValueError(f"train.precision {self.train.precision!r}: the GAN loop trains in "
+                             "fp32 only; set train.precision=fp32")
         try:
             self.search.resolve(self.task)
         except ValueError as exc:

@@ -23,6 +23,7 @@ from trialforge.models import build_model, input_layout
 from trialforge.tasks import task_metrics
 from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
+from trialforge.train.precision import Precision
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
@@ -85,10 +86,12 @@ def train_loop(
         return
     data = data.to(session.device)
     loss_fn = loss_function(data.task)
+    precision = Precision(spec.train.precision, session.device)
     for epoch in range(first_epoch, spec.train.epochs + 1):
         started = time.perf_counter()
         torch.manual_seed(spec.seed * 100_003 + epoch)  # dropout masks, reproducible on resume
-        train_loss = train_epoch(model, optimizer, loss_fn, data, spec, epoch, session)
+        train_loss = train_epoch(model, optimizer, loss_fn, data, spec, epoch, session,
+                                 precision)
         if not math.isfinite(train_loss):
             # Every metric is reported (as NaN): Tune and Optuna expect their objectives.
             unmeasured = dict.fromkeys(task_metrics(data.task), math.nan)
@@ -180,26 +183,27 @@ def train_epoch(
     spec: SweepSpec,
     epoch: int,
     session: TrialSession,
+    precision: Precision | None = None,
 ) -> float:
     """One pass over this worker's shard; the mean loss over all workers (NaN if diverged).
 
     The L1 penalty (`train.l1`) joins the loss it is minimised with but not the loss
-    reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy).
+    reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy);
+    `precision` runs the forward pass under autocast (`train.precision`).
     """
+    precision = precision or Precision("fp32", session.device)
     model.train()
     weights = [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     loss_sum = torch.zeros((), device=session.device)
     count = 0
     for index in epoch_batches(len(data.y_train), spec, epoch, session):
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(data.x_train[index]), data.y_train[index])
+        with precision.autocast():
+            loss = loss_fn(model(data.x_train[index]), data.y_train[index]).float()
         objective = loss
         if spec.train.l1 > 0:
             objective = loss + spec.train.l1 * sum(w.abs().sum() for w in weights)
-        objective.backward()  # type: ignore[no-untyped-call]
-        if spec.train.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), spec.train.grad_clip)
-        optimizer.step()
+        precision.step(objective, optimizer, model, spec.train.grad_clip)
         loss_sum += loss.detach() * len(index)
         count += len(index)
     # Divergence is judged once per epoch on the summed loss, so every worker agrees on it.
