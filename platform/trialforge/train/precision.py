@@ -7,7 +7,7 @@ so its backward pass goes through a `GradScaler` that skips steps whose gradient
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -26,14 +26,11 @@ class Precision:
         self.scaler = (torch.amp.GradScaler(device.type) if self.dtype == torch.float16
                        else None)
 
-    @contextlib.contextmanager
-    def autocast(self) -> Iterator[None]:
-        """The forward pass and loss in the chosen precision."""
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The forward pass and loss in the chosen precision (fp32: nothing to enter)."""
         if self.dtype is None:
-            yield
-            return
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            yield
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
     def step(self, objective: torch.Tensor, optimizer: torch.optim.Optimizer,
              model: nn.Module, grad_clip: float) -> None:
