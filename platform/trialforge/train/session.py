@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
 import torch
 from torch import nn
 
@@ -40,6 +41,10 @@ from trialforge.train.contract import (
 
 # Figures of an epoch, or functions making them (called for a best epoch only).
 Figures = Mapping[str, Figure | Callable[[], Figure]]
+
+
+#: Reported with each epoch by a Ray session: the trial process's resident memory, in MiB.
+MEMORY_METRIC = "memory_mb"
 
 
 class TrialSession(Protocol):
@@ -100,6 +105,7 @@ class RaySession:
         self._stopped = False
         self.last_epoch = 0
         self.history: list[dict[str, float]] = []  # every epoch's metrics (HISTORY_FILE)
+        self._process = psutil.Process()
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
@@ -133,7 +139,9 @@ class RaySession:
         best = self.best.offer(metrics) and checkpoint is not None
         snapshot = _clone(checkpoint) if checkpoint is not None and self.rank == 0 else None
         payload: dict[str, Any] = {**metrics, Report.STATE.value: TrialState(state).value,
-                                   Report.NODE.value: self.node}
+                                   Report.NODE.value: self.node,
+                                   # What the trial's process holds: a leak shows across trials.
+                                   MEMORY_METRIC: self._process.memory_info().rss / 2**20}
         self._in_flight = self._reporter.submit(
             self._publish, payload, snapshot, figures if best and self.rank == 0 else None,
             list(self.history))
