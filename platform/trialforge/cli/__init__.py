@@ -45,8 +45,13 @@ def _leave(code: str | int | None) -> NoReturn:
     """Exit without the interpreter's teardown, which takes seconds once torch and Ray are
     loaded (their finalizers); every command closes its own stores before it returns."""
     ray = sys.modules.get("ray")
-    if isinstance(code, str) or (ray is not None and ray.is_initialized()):
-        sys.exit(code)  # a message to print, or Ray's exit handler stops what it started
+    if ray is not None and ray.is_initialized():
+        # Disconnected (or stopped, if this process started it) here rather than by Ray's exit
+        # handler: objects of Tune's that the teardown frees afterwards would call into Ray's
+        # closed core worker, which then ends the process (exit 1, unflushed output).
+        ray.shutdown()
+    if isinstance(code, str):
+        sys.exit(code)  # a message to print
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()
