@@ -183,7 +183,7 @@ def train_epoch(
     spec: SweepSpec,
     epoch: int,
     session: TrialSession,
-    precision: Precision | None = None,
+    precision: Precision,
 ) -> float:
     """One pass over this worker's shard; the mean loss over all workers (NaN if diverged).
 
@@ -191,7 +191,6 @@ def train_epoch(
     reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy);
     `precision` runs the forward pass under autocast (`train.precision`).
     """
-    precision = precision or Precision("fp32", session.device)
     model.train()
     weights = [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     loss_sum = torch.zeros((), device=session.device)

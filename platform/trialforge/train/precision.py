@@ -2,12 +2,10 @@
 
 bf16 keeps fp32's range and needs no loss scaling (CPUs and recent GPUs run it); fp16 does,
 so its backward pass goes through a `GradScaler` that skips steps whose gradients overflow.
+Both are torch's own, switched off (`enabled=False`) where the precision does not use them.
 """
 
 from __future__ import annotations
-
-import contextlib
-from typing import Any
 
 import torch
 from torch import nn
@@ -23,27 +21,18 @@ class Precision:
     def __init__(self, precision: str, device: torch.device) -> None:
         self.dtype = PRECISIONS[precision]
         self.device_type = device.type
-        self.scaler = (torch.amp.GradScaler(device.type) if self.dtype == torch.float16
-                       else None)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.dtype == torch.float16)
 
-    def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The forward pass and loss in the chosen precision (fp32: nothing to enter)."""
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+    def autocast(self) -> torch.autocast:
+        """The forward pass and loss in the chosen precision (fp32: autocast off)."""
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
     def step(self, objective: torch.Tensor, optimizer: torch.optim.Optimizer,
              model: nn.Module, grad_clip: float) -> None:
         """Backward, clip the gradient norm to `grad_clip` (0: no clipping), and step."""
-        if self.scaler is None:
-            objective.backward()  # type: ignore[no-untyped-call]
-        else:
-            self.scaler.scale(objective).backward()  # type: ignore[no-untyped-call]
-            self.scaler.unscale_(optimizer)  # clipping sees the true gradients
+        self.scaler.scale(objective).backward()  # type: ignore[no-untyped-call]
         if grad_clip > 0:
+            self.scaler.unscale_(optimizer)  # clipping sees the true gradients
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        if self.scaler is None:
-            optimizer.step()
-        else:
-            self.scaler.step(optimizer)
-            self.scaler.update()
+        self.scaler.step(optimizer)
+        self.scaler.update()
