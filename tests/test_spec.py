@@ -83,6 +83,8 @@ BAD_SPECS = [
     (["train.optimizer=rmsprop"], ["train.optimizer", "'adam'", "'sgd'"]),
     (["train.gpu_fraction=0"], ["train.gpu_fraction", "greater than 0"]),
     (["train.precision=fp8"], ["train.precision", "'bf16'", "'fp16'"]),
+    (["train.compile=maybe"], ["train.compile", "valid boolean"]),
+    (["train.data_on_device=sometimes"], ["train.data_on_device", "valid boolean"]),
     (["model.family=gan", "train.precision=bf16"],
      ["train.precision 'bf16'", "GAN loop trains in fp32", "train.precision=fp32"]),
     (["train.gpu_fraction=0.5", "train.workers=2"],

@@ -19,6 +19,7 @@ from trialforge.registry import load_model
 from trialforge.spec import SweepSpec
 from trialforge.train.evaluation import evaluate
 from trialforge.train.loop import trial_data
+from trialforge.train.placement import Placement
 
 TRIAL_STATES = {"completed", "stopped_early", "diverged", "failed"}
 # Besides the objective, what every epoch of each task logs.
@@ -105,7 +106,7 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
             noise = torch.randn(4, spec.model.latent_dim)  # type: ignore[union-attr]
             assert model(noise).shape == (4, *data.input_shape)
         else:
-            metrics, _ = evaluate(model, data, RecordingSession())
+            metrics, _ = evaluate(model, data, RecordingSession(), Placement(torch.device("cpu")))
             assert metrics[metric] == pytest.approx(record.best_value, rel=1e-4), \
                 "the registered model is the best"
     return record

@@ -151,6 +151,21 @@ def test_a_wrong_token_is_refused_with_one_clear_line(cluster: Cluster) -> None:
     assert "refused" not in logs.stdout  # listing still works from the catalog
 
 
+def test_a_gpu_sweep_is_refused_at_submission_by_a_cluster_without_gpus(
+    cluster: Cluster,
+) -> None:
+    catalog = Catalog(cluster.db_url)
+    jobs_before = len(catalog.list_jobs())
+    refused = cluster.cli("job", "submit", "jobs/cnn_digits.yaml", "--cluster", cluster.url,
+                          "train.use_gpu=true")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"error: train.use_gpu: a trial needs 1 GPU, but {cluster.url} sees 0 GPU and 2 CPU: "
+        "set train.use_gpu=false, or add GPU nodes to the cluster"]
+    assert len(catalog.list_jobs()) == jobs_before, "nothing was submitted"
+    catalog.close()
+
+
 def test_rays_own_cli_works_with_what_cluster_env_exports(cluster: Cluster) -> None:
     exported = dict(re.findall(r'^export (\w+)="?([^"\n]*)"?$',
                                (cluster.folder / "cluster.env").read_text(), re.MULTILINE))

@@ -216,3 +216,64 @@ def test_mixed_precision_trains_on_a_cpu_too(precision: str, monkeypatch: pytest
     assert session.reports[-1][0]["val_accuracy"] > 0.5
     assert all(t.dtype == torch.float32 for t in session.reports[-1][1]["model"].values()
                if t.is_floating_point())
+
+
+def test_train_compile_trains_a_compiled_model_with_its_plain_state_dict() -> None:
+    from torch._dynamo.utils import counters
+
+    from trialforge.train.compilation import reset_compiled
+
+    reset_compiled()
+    counters.clear()
+    compiled, plain = RecordingSession(), RecordingSession()
+    overrides = ["train.epochs=1", "train.lr=0.01"]
+    try:
+        train_loop(parse_spec({"model": {"family": "mlp"}}, [*overrides, "train.compile=true"]),
+                   compiled)
+        assert counters["stats"]["unique_graphs"] >= 2, "training and evaluation were compiled"
+    finally:
+        reset_compiled()
+    train_loop(parse_spec({"model": {"family": "mlp"}}, overrides), plain)
+    (got, checkpoint, _), (expected, plain_checkpoint, _) = compiled.reports[0], plain.reports[0]
+    assert checkpoint is not None and plain_checkpoint is not None
+    assert list(checkpoint["model"]) == list(plain_checkpoint["model"]), "no _orig_mod. prefix"
+    assert got["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-3)
+    assert got["val_accuracy"] == pytest.approx(expected["val_accuracy"], abs=0.02)
+
+
+def test_a_model_that_cannot_compile_fails_with_one_error_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """The failure users meet most: inductor finds no C++ compiler (here: a missing one)."""
+    import torch._inductor.config as inductor
+
+    from trialforge.train.compilation import CompileError, reset_compiled
+    from trialforge.train.failures import CODE_ERROR, failure_kind
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # nothing compiled before
+    monkeypatch.setattr(inductor, "fx_graph_cache", False)
+    monkeypatch.setattr(inductor.cpp, "cxx", ("/nonexistent/g++",))
+    spec = parse_spec({"model": {"family": "mlp", "width": 24}},
+                      ["train.epochs=1", "train.compile=true"])
+    try:
+        with pytest.raises(CompileError) as raised:
+            train_loop(spec, RecordingSession())
+    finally:
+        reset_compiled()
+    message = str(raised.value)
+    assert message.startswith("train.compile: torch.compile failed on the mlp model: "
+                              "InvalidCxxCompiler: No working C++ compiler found")
+    assert message.endswith("or set train.compile=false") and "\n" not in message
+    assert failure_kind(raised.value) == CODE_ERROR
+
+
+def test_channels_last_trains_a_cnn_like_the_default_layout() -> None:
+    channels_last, default = RecordingSession(), RecordingSession()
+    train_loop(_spec("train.epochs=1", "train.channels_last=true"), channels_last)
+    train_loop(_spec("train.epochs=1"), default)
+    (got, checkpoint, _), (expected, _, _) = channels_last.reports[0], default.reports[0]
+    assert checkpoint is not None
+    conv = checkpoint["model"]["features.0.weight"]
+    assert conv.dim() == 4 and conv.is_contiguous(memory_format=torch.channels_last)
+    for key in ("train_loss", "val_loss"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-4), key

@@ -51,6 +51,7 @@ def job_submit(
     from trialforge.catalog import JobRecord, new_sweep_id, utcnow
     from trialforge.cluster import submission
     from trialforge.spec import load_spec
+    from trialforge.spec.gpus import require_gpus
 
     sweep_spec = load_spec(spec, overrides or [])  # bad input never reaches the cluster
     where = home_of(home)
@@ -58,6 +59,8 @@ def job_submit(
     sweep_id = new_sweep_id()
     job = submission(spec, overrides or [], sweep_id, stores)
     client = _client(cluster)  # an unreachable cluster or a refused token stops here
+    if (resources := client.resources()) is not None:
+        require_gpus(sweep_spec.train, resources, cluster, "add GPU nodes to the cluster")
     catalog = _catalog(where.db_url)
     try:
         job_id = client.submit(f"trialforge-{sweep_id}", job)

@@ -83,8 +83,26 @@ class JobClient:
             )
         self.cluster = cluster
         token, self._token_source = auth_token()
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        self.client = self._call(JobSubmissionClient, cluster, headers=headers)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else None
+        self.client = self._call(JobSubmissionClient, cluster, headers=self._headers)
+
+    def resources(self) -> dict[str, float] | None:
+        """What the cluster's live nodes hold in all (Ray's resource names: CPU, GPU, ...);
+        None where the cluster does not say (its state API is off or too old)."""
+        from ray.util.state.api import StateApiClient
+        from ray.util.state.common import ListApiOptions, StateResource
+
+        try:
+            nodes = StateApiClient(self.cluster, headers=self._headers).list(
+                StateResource.NODES, ListApiOptions(filters=[("state", "=", "ALIVE")]),
+                raise_on_missing_output=False)
+        except Exception:  # one that cannot be asked is checked by the job itself, once it runs
+            return None
+        totals: dict[str, float] = {}
+        for node in nodes:
+            for name, amount in (getattr(node, "resources_total", None) or {}).items():
+                totals[name] = totals.get(name, 0.0) + float(amount)
+        return totals
 
     def submit(self, job_id: str, job: Submission) -> str:
         runtime_env = {"working_dir": str(job.working_dir), "excludes": EXCLUDES,

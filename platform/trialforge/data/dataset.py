@@ -34,9 +34,15 @@ class Dataset:
         """Shape of one example (without the batch dimension)."""
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def nbytes(self) -> int:
+        """The memory its tensors take."""
+        tensors = (self.x_train, self.y_train, self.x_val, self.y_val)
+        return sum(tensor.nelement() * tensor.element_size() for tensor in tensors)
+
     def to(self, device: torch.device) -> Dataset:
         """The same split with its tensors on `device`."""
-        if device.type == "cpu":
+        if self.x_train.device == device:
             return self
         return Dataset(
             self.name, self.x_train.to(device), self.y_train.to(device), self.x_val.to(device),

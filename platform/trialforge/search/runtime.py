@@ -17,9 +17,9 @@ from pathlib import Path
 
 import ray
 
-from trialforge.errors import SpecError
 from trialforge.models import BUILTIN_FAMILIES
 from trialforge.spec import SweepSpec
+from trialforge.spec.gpus import require_gpus
 
 RAY_JOB_CONFIG = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # set by Ray's job supervisor for its driver
 
@@ -122,14 +122,9 @@ def check_gpus(spec: SweepSpec) -> None:
         starting = _starting
     if starting is not None:
         starting.result()  # Ray's start, begun by `start_ray_soon`, stays `connect_ray`'s
-    seen = ray.cluster_resources()
-    need = spec.train.gpus_per_trial
-    if seen.get("GPU", 0.0) < need:
-        where = os.environ.get("RAY_ADDRESS") or "the local Ray"
-        raise SpecError(
-            f"train.use_gpu: a trial needs {need:g} GPU, but {where} sees "
-            f"{seen.get('GPU', 0.0):g} GPU and {seen.get('CPU', 0.0):g} CPU: set "
-            "train.use_gpu=false, or run where Ray has GPUs (RAY_ADDRESS, trialforge job submit)")
+    require_gpus(spec.train, ray.cluster_resources(),
+                 os.environ.get("RAY_ADDRESS") or "the local Ray",
+                 "run where Ray has GPUs (RAY_ADDRESS, trialforge job submit)")
 
 
 def cluster_cpus() -> int:

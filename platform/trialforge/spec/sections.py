@@ -53,6 +53,14 @@ class TrainConfig(Section):
     use_gpu: bool = False
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="the forward pass under autocast; fp16 with a gradient scaler")
+    compile: bool = Field(
+        False, description="torch.compile the model (a failure to compile fails the trial "
+        "with one error naming the cause)")
+    channels_last: bool | None = Field(
+        None, description="image models in channels-last memory (default: on a GPU only)")
+    data_on_device: bool | None = Field(
+        None, description="the whole split on the GPU once (default: when it fits in a quarter "
+        "of the trial's GPU memory; else batches come from pinned host memory)")
     gpu_fraction: float = Field(
         1.0, gt=0.0, le=1.0,
         description="use_gpu with one worker: the share of a GPU each trial holds (0.25: four "

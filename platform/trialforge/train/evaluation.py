@@ -16,9 +16,11 @@ from torch import nn
 from torch.nn import functional
 
 from trialforge.tasks import Task
+from trialforge.train.placement import EVAL_BATCH
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
+    from trialforge.train.placement import Placement
     from trialforge.train.session import TrialSession
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -38,15 +40,16 @@ def loss_function(task: Task) -> LossFn:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: Dataset, session: TrialSession
+    model: nn.Module, data: Dataset, session: TrialSession, placement: Placement
 ) -> tuple[dict[str, float], torch.Tensor | None]:
     """Validation metrics of `data.task`, and the confusion matrix of a classifier
     (rows: true class, columns: predicted)."""
     model.eval()
     x = data.x_val[session.rank :: session.world_size]
-    y = data.y_val[session.rank :: session.world_size]
+    y = placement.batch(data.y_val[session.rank :: session.world_size], slice(None))
     started = time.perf_counter()
-    output = model(x)
+    output = torch.cat([model(placement.batch(x, slice(start, start + EVAL_BATCH)))
+                        for start in range(0, len(x), EVAL_BATCH)])
     latency_us = (time.perf_counter() - started) / max(1, len(x)) * 1e6
     metrics: dict[str, float] = {"latency_us": latency_us}
     confusion = None

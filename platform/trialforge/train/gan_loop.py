@@ -21,10 +21,12 @@ from torch import nn
 from trialforge.figures import Figure, image_figure
 from trialforge.models.gan import build_gan
 from trialforge.spec import GANConfig
+from trialforge.train.compilation import compile_errors, compile_model
 from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import parameter_count
 from trialforge.train.judge import fit_judge, frechet_distance, judge_features, judge_from_state
 from trialforge.train.loop import epoch_batches, report_restored_end, unwrap
+from trialforge.train.placement import Placement
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
@@ -66,24 +68,28 @@ def gan_loop(
     else:
         judge = judge_from_state(judge_state, image_shape, data.num_classes)
     params = float(parameter_count(gen))
-    gen, disc = session.prepare_model(gen), session.prepare_model(disc)
+    placement = Placement.choose(spec.train, session.device, data)
+    gen, disc = (session.prepare_model(compile_model(placement.place_model(net),
+                                                     spec.train.compile))
+                 for net in (gen, disc))
     if restored is not None:
         # Once the parameters are on their device: Adam's moments are loaded onto it too.
         g_optimizer.load_state_dict(restored["g_optimizer"])
         d_optimizer.load_state_dict(restored["d_optimizer"])
     if report_restored_end(session, restored):
         return
-    data = data.to(session.device)
+    data = placement.place_data(data)
     judge = judge.to(session.device)
-    real_features = judge_features(judge, data.x_val)
+    real_features = judge_features(judge, placement.batch(data.x_val, slice(None)))
     noise = fixed_noise(max(len(data.x_val), GRID_SIDE**2), config.latent_dim, spec.seed)
     noise = noise.to(session.device)
     for epoch in range(first_epoch, spec.train.epochs + 1):
         started = time.perf_counter()
         # Noise and dropout masks: reproducible on resume, and different on each worker.
         torch.manual_seed(spec.seed * 100_003 + epoch + 1_000_003 * session.rank)
-        d_loss, g_loss = train_epoch(gen, disc, (g_optimizer, d_optimizer), data, spec, epoch,
-                                     session)
+        with compile_errors(spec.train.compile, "gan"):
+            d_loss, g_loss = train_epoch(gen, disc, (g_optimizer, d_optimizer), data, spec,
+                                         epoch, session, placement)
         metrics: dict[str, float] = {"epoch": epoch, "d_loss": d_loss, "g_loss": g_loss,
                                      "params": params}
         if not (math.isfinite(d_loss) and math.isfinite(g_loss)):
@@ -91,7 +97,8 @@ def gan_loop(
             return
         session.sync_buffers(unwrap(gen))
         session.sync_buffers(unwrap(disc))
-        fakes, latency_us = generate(unwrap(gen), noise)
+        with compile_errors(spec.train.compile, "gan"):
+            fakes, latency_us = generate(unwrap(gen), noise)
         val_fid = frechet_distance(real_features, judge_features(judge, fakes[: len(data.x_val)]))
         if not math.isfinite(val_fid):  # finite losses, but the generator's images are not
             _report_diverged(session, {**metrics, "val_fid": val_fid}, started)
@@ -127,10 +134,12 @@ def train_epoch(
     spec: SweepSpec,
     epoch: int,
     session: TrialSession,
+    placement: Placement,
 ) -> tuple[float, float]:
     """One pass over this worker's shard; mean (d_loss, g_loss) over all workers (NaN if none).
 
-    `optimizers` are the generator's and the discriminator's, in that order.
+    `optimizers` are the generator's and the discriminator's, in that order; `placement`
+    brings each batch of real images to the device.
 
     Non-saturating losses: D learns real -> 1, fake -> 0; G learns to make D say 1 on fakes.
     """
@@ -140,8 +149,8 @@ def train_epoch(
     loss_fn = nn.BCEWithLogitsLoss()
     latent_dim = _gan_config(spec).latent_dim
     sums = torch.zeros(3, device=session.device)  # d_loss * n, g_loss * n, n
-    for index in epoch_batches(len(data.x_train), spec, epoch, session):
-        real = data.x_train[index]
+    for index in epoch_batches(len(data.x_train), spec, epoch, session, placement.data_device):
+        real = placement.batch(data.x_train, index)
         fake = gen(torch.randn(len(real), latent_dim, device=session.device))
         d_loss = _discriminator_step(disc, d_optimizer, loss_fn, real, fake)
         g_loss = _generator_step(disc, g_optimizer, loss_fn, fake)

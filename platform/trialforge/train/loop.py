@@ -21,8 +21,10 @@ from trialforge.data import DATASET_LAYOUTS, load_dataset
 from trialforge.figures import confusion_figure
 from trialforge.models import build_model, input_layout
 from trialforge.tasks import task_metrics
+from trialforge.train.compilation import compile_errors, compile_model
 from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
+from trialforge.train.placement import Placement
 from trialforge.train.precision import Precision
 
 if TYPE_CHECKING:
@@ -74,6 +76,8 @@ def train_loop(
     restored = session.restored_checkpoint()
     if restored is not None:
         model.load_state_dict(restored["model"])
+    placement = Placement.choose(spec.train, session.device, data)
+    model = compile_model(placement.place_model(model), spec.train.compile)
     model = session.prepare_model(model)
     if restored is not None:
         # After the model is on its device: the optimizer's state follows its parameters.
@@ -84,14 +88,15 @@ def train_loop(
         first_epoch = int(restored["epoch"]) + 1
     if report_restored_end(session, restored):
         return
-    data = data.to(session.device)
+    data = placement.place_data(data)
     loss_fn = loss_function(data.task)
     precision = Precision(spec.train.precision, session.device)
     for epoch in range(first_epoch, spec.train.epochs + 1):
         started = time.perf_counter()
         torch.manual_seed(spec.seed * 100_003 + epoch)  # dropout masks, reproducible on resume
-        train_loss = train_epoch(model, optimizer, loss_fn, data, spec, epoch, session,
-                                 precision)
+        with compile_errors(spec.train.compile, spec.model.family):
+            train_loss = train_epoch(model, optimizer, loss_fn, data, spec, epoch, session,
+                                     precision, placement)
         if not math.isfinite(train_loss):
             # Every metric is reported (as NaN): Tune and Optuna expect their objectives.
             unmeasured = dict.fromkeys(task_metrics(data.task), math.nan)
@@ -102,7 +107,8 @@ def train_loop(
         if scheduler is not None:
             scheduler.step()
         session.sync_buffers(unwrap(model))
-        val_metrics, confusion = evaluate(unwrap(model), data, session)
+        with compile_errors(spec.train.compile, spec.model.family):
+            val_metrics, confusion = evaluate(unwrap(model), data, session, placement)
         metrics = {"epoch": epoch, "train_loss": train_loss, **val_metrics, "params": params,
                    "epoch_seconds": time.perf_counter() - started}
         checkpoint: TrialCheckpoint = {
@@ -184,21 +190,24 @@ def train_epoch(
     epoch: int,
     session: TrialSession,
     precision: Precision,
+    placement: Placement,
 ) -> float:
     """One pass over this worker's shard; the mean loss over all workers (NaN if diverged).
 
     The L1 penalty (`train.l1`) joins the loss it is minimised with but not the loss
     reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy);
-    `precision` runs the forward pass under autocast (`train.precision`).
+    `precision` runs the forward pass under autocast (`train.precision`); `placement`
+    brings each batch to the device.
     """
     model.train()
     weights = [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     loss_sum = torch.zeros((), device=session.device)
     count = 0
-    for index in epoch_batches(len(data.y_train), spec, epoch, session):
+    for index in epoch_batches(len(data.y_train), spec, epoch, session, placement.data_device):
+        x, y = placement.batch(data.x_train, index), placement.batch(data.y_train, index)
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
-            loss = loss_fn(model(data.x_train[index]), data.y_train[index]).float()
+            loss = loss_fn(model(x), y).float()
         objective = loss
         if spec.train.l1 > 0:
             objective = loss + spec.train.l1 * sum(w.abs().sum() for w in weights)
@@ -236,9 +245,10 @@ def make_lr_schedule(
 
 
 def epoch_batches(
-    size: int, spec: SweepSpec, epoch: int, session: TrialSession
+    size: int, spec: SweepSpec, epoch: int, session: TrialSession, device: torch.device
 ) -> Iterator[torch.Tensor]:
-    """The example indices of each batch this worker trains on in `epoch`.
+    """The example indices of each batch this worker trains on in `epoch`, on `device` (where
+    the data is).
 
     A permutation seeded by (seed, epoch), so a resumed trial sees the batches an
     uninterrupted one would; every worker takes an equal shard (DDP needs equal step counts)
@@ -247,7 +257,7 @@ def epoch_batches(
     generator = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
     order = torch.randperm(size, generator=generator)
     shard_size = size // session.world_size
-    shard = order[session.rank :: session.world_size][:shard_size].to(session.device)
+    shard = order[session.rank :: session.world_size][:shard_size].to(device)
     batch_size = max(1, spec.train.batch_size // session.world_size)
     for start in range(0, shard_size, batch_size):
         session.check_stopped()

@@ -111,14 +111,18 @@ def run_trial(config: dict[str, Any], context: TrialContext) -> None:
             with _failures_reported(session, spec.search.objectives):
                 run_loop(spec, session, context)
         finally:
-            _free_device_memory(session.device)
+            _release(spec, session.device)
     else:
         _fit_torch_trainer(spec, context, tune.get_context().get_trial_id())
 
 
-def _free_device_memory(device: torch.device) -> None:
-    """Hand a GPU's cached memory back once a trial is over: the reused actor's next trial
-    starts from what the last one started from (torch keeps freed blocks cached)."""
+def _release(spec: SweepSpec, device: torch.device) -> None:
+    """Hand back what a trial that is over held: the reused actor's next trial starts from
+    what the last one started from (torch keeps compiled graphs and freed GPU blocks)."""
+    if spec.train.compile:
+        from trialforge.train.compilation import reset_compiled
+
+        reset_compiled()
     if device.type == "cuda":
         import gc
 
