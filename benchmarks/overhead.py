@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from _common import Figure, report
@@ -76,14 +77,19 @@ def trialforge_trials(
 
     The first trial pays the one-time start of its Ray worker (imports of torch, MLflow);
     later ones reuse that actor, as every trial of a real sweep does after the first few.
-    A trial's whole time is from the end of the one before it to its own end: everything
-    one more trial costs.
     """
-    spec = parse_spec(
-        {"name": f"overhead-{workers}w", "model": MODEL,
-         "train": {**TRAIN, "workers": workers, "use_gpu": use_gpu},
-         "search": {"trials": trials, "concurrency": 1, "scheduler": {"type": "fifo"}}}
-    )
+    return sweep_trial_figures(home, {
+        "name": f"overhead-{workers}w", "model": MODEL,
+        "train": {**TRAIN, "workers": workers, "use_gpu": use_gpu},
+        "search": {"trials": trials, "concurrency": 1, "scheduler": {"type": "fifo"}}})
+
+
+def sweep_trial_figures(home: Path, spec_fields: dict[str, Any]) -> list[dict[str, float]]:
+    """Run the sweep `spec_fields` describes; its trials' figures from MLflow, in the order
+    they ended. A trial's whole time is from the end of the one before it to its own end:
+    everything one more trial costs (with several at once, read the sweep's `fit` instead).
+    """
+    spec = parse_spec(spec_fields)
     began = time.time()
     result = run_sweep(spec, resolve_home(home))
     assert result.experiment_id is not None and result.best is not None
@@ -106,49 +112,16 @@ def trialforge_trials(
             "start": stamps[0] - run.info.start_time / 1000 - compute[0],
             "stores": result.phases.get("stores", 0.0),
             "register": result.phases.get("register", 0.0),
+            "search": result.phases.get("search", 0.0),  # the whole sweep's Tune run
         })
         previous_end = end
     return figures
 
 
-def gpu_main(repeats: int) -> None:
-    """B1 on a CUDA GPU: plain loop on the GPU against a 1-worker `use_gpu` trial."""
-    import ray
-
-    ray.init(include_dashboard=True, logging_level="ERROR", log_to_driver=False)
-    plain, trials = [], []
-    with tempfile.TemporaryDirectory(prefix="trialforge-b1-gpu-") as tmp:
-        plain_loop(1, "cuda")
-        for repeat in range(repeats):
-            plain.append(plain_loop(1, "cuda"))
-            trials += trialforge_trials(Path(tmp) / str(repeat), workers=1, trials=1,
-                                        use_gpu=True)
-    ray.shutdown()
-    med = statistics.median
-    plain_epoch = [med(e[1:]) for _, e in plain]
-    epoch_ratio = [t["epoch"] / med(plain_epoch) for t in trials]
-    whole_ratio = [t["whole"] / med(total for total, _ in plain) for t in trials]
-    report("B1-overhead-gpu", [
-        Figure.of("GPU plain loop: epoch", plain_epoch, "s"),
-        Figure.of("GPU plain loop: whole trial", [total for total, _ in plain], "s"),
-        Figure.of("GPU trialforge (TorchTrainer, 1 worker): epoch", [t["epoch"] for t in trials],
-                  "s"),
-        Figure.of("GPU steady-state epoch ratio", epoch_ratio, "x", target="<= 1.10",
-                  met=med(epoch_ratio) <= 1.10),
-        Figure.of("GPU whole trial ratio", whole_ratio, "x", target="<= 1.5",
-                  met=med(whole_ratio) <= 1.5),
-        Figure.of("  of which worker-group start", [t["start"] for t in trials], "s"),
-    ], {"trials": trials, "device": torch.cuda.get_device_name()})
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--gpu", action="store_true", help="run B1 on a CUDA GPU instead")
     args = parser.parse_args()
-    if args.gpu:
-        gpu_main(args.repeats)
-        return
 
     import ray
 
