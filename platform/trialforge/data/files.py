@@ -2,7 +2,7 @@
 
 Every check runs before the split, so bad data fails with a `DataError` that names the file,
 what is wrong and how to fix it, before any trial starts. Loaders read only `path`, `target`,
-`task`, `val_fraction` and `image_size` of the config.
+`task`, `val_fraction`, `image_size` and `train_per_class` of the config.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trialforge.data.dataset import Dataset
-from trialforge.data.split import split_dataset
+from trialforge.data.split import few_labels, split_dataset
 from trialforge.errors import DataError
 from trialforge.tasks import Task
 
@@ -39,6 +39,8 @@ class FileConfig(Protocol):
     def val_fraction(self) -> float: ...
     @property
     def image_size(self) -> int: ...
+    @property
+    def train_per_class(self) -> int | None: ...
 
 
 def load_table(config: FileConfig, *, seed: int, layout: str) -> Dataset:
@@ -209,9 +211,12 @@ def load_images(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     if layout == "vector":
         x = x.reshape(len(x), -1)
     labels = np.array([label for label, _ in files], dtype=np.int64)
-    return split_dataset(root.name, np.ascontiguousarray(x), labels, task="classification",
+    data = split_dataset(root.name, np.ascontiguousarray(x), labels, task="classification",
                          val_fraction=config.val_fraction, seed=seed,
                          class_names=tuple(folder.name for folder in folders))
+    if config.train_per_class is not None:
+        data = few_labels(data, config.train_per_class, seed)
+    return data
 
 
 def _existing(path: str | None, what: str) -> Path:

@@ -81,3 +81,16 @@ def _split_indices(y: np.ndarray, val_fraction: float, seed: int, stratify: bool
     val = np.concatenate([group[:count] for group, count in zip(groups, counts, strict=True)])
     train = np.concatenate([group[count:] for group, count in zip(groups, counts, strict=True)])
     return generator.permutation(val), generator.permutation(train)
+
+
+def few_labels(data: Dataset, per_class: int, seed: int) -> Dataset:
+    """Keep `per_class` seeded-random training examples of each class (validation intact)."""
+    generator = np.random.default_rng(seed)
+    labels = data.y_train.numpy()
+    keep = np.concatenate([
+        generator.permutation(np.flatnonzero(labels == label))[:per_class]
+        for label in np.unique(labels)
+    ])
+    keep.sort()
+    return Dataset(data.name, data.x_train[keep], data.y_train[keep], data.x_val, data.y_val,
+                   data.num_classes, data.task, data.class_names, data.model_args)

