@@ -74,6 +74,9 @@ class RecordingSession:
     def restored_checkpoint(self) -> dict[str, Any] | None:
         return self.restore
 
+    def stream_shard(self, stream: Any, split: str) -> Any:
+        return getattr(stream, split).iterator()
+
     def report(self, metrics: dict[str, float], checkpoint: dict[str, Any] | None = None,
                state: str = "running", figures: Mapping[str, Any] | None = None) -> None:
         # Copies: the checkpoint's tensors are the live weights, which training goes on to change.

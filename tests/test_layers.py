@@ -54,6 +54,7 @@ def _sources(folder: str) -> list[Path]:
     ("data", ("ray", "mlflow", "optuna", "trialforge.train", "trialforge.search")),
     ("tracking", ("ray", "optuna", "trialforge.search", "trialforge.train.loop")),
     ("catalog", ("ray", "mlflow", "optuna", "torch")),
+    ("streaming", ("mlflow", "optuna", "torch", "trialforge.train", "trialforge.search")),
 ])
 def test_a_layer_imports_nothing_above_it(folder: str, forbidden: tuple[str, ...]) -> None:
     offending = {

@@ -17,8 +17,10 @@ from trialforge import parse_spec, query
 from trialforge.catalog import SweepRecord
 from trialforge.registry import load_model
 from trialforge.spec import SweepSpec
+from trialforge.streaming import StreamedData, open_stream
+from trialforge.train.batches import StreamBatches, TensorBatches
 from trialforge.train.evaluation import evaluate
-from trialforge.train.loop import trial_data
+from trialforge.train.loop import trial_data, trial_layout
 from trialforge.train.placement import Placement
 
 TRIAL_STATES = {"completed", "stopped_early", "diverged", "failed"}
@@ -100,13 +102,16 @@ def assert_finished_sweep(home: Path, *, trials: int, epochs: int) -> SweepRecor
     assert_stores_agree(home, record, spec, children)
 
     model = load_model(f"models:/{spec.model_name}@{spec.register.alias}", tracking_uri)
-    data = trial_data(spec)
+    session, cpu = RecordingSession(), Placement(torch.device("cpu"))
+    data = open_stream(spec.data, trial_layout(spec)) if spec.data.stream else trial_data(spec)
     with torch.no_grad():
         if spec.task == "generation":
             noise = torch.randn(4, spec.model.latent_dim)  # type: ignore[union-attr]
             assert model(noise).shape == (4, *data.input_shape)
         else:
-            metrics, _ = evaluate(model, data, RecordingSession(), Placement(torch.device("cpu")))
+            batches = (StreamBatches(data, spec, session, cpu) if isinstance(data, StreamedData)
+                       else TensorBatches(data, spec, session, cpu))
+            metrics, _ = evaluate(model, batches.val(), data.task, data.num_classes, session)
             assert metrics[metric] == pytest.approx(record.best_value, rel=1e-4), \
                 "the registered model is the best"
     return record

@@ -11,13 +11,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from PIL import Image
 from sweep_records import assert_finished_sweep, stores, trial_runs
 
-from support import run_cli
+from support import REPO, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -125,6 +126,36 @@ def test_the_pretrained_job_fine_tunes_imagenet_weights_and_records_their_lineag
     assert query.sweep(stores(home)[0], record.id).model_version == "shapes-transfer/1"
 
 
+def test_a_streamed_image_folder_trains_on_two_ddp_workers(
+    home: Path, ray_address: str, tmp_path: Path
+) -> None:
+    from make_images import write_images
+
+    images = write_images(tmp_path / "shapes", per_class=6, classes=3)
+    done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "data.dataset=images",
+                   f"data.path={images}", "data.stream=true", "data.image_size=16",
+                   "train.workers=2", "search.trials=1", "train.epochs=1",
+                   home=home, ray_address=ray_address)
+    assert done.returncode == 0, done.stderr
+    record = assert_finished_sweep(home, trials=1, epochs=1)
+    _, (run,) = trial_runs(home, record)
+    assert run.data.params["data.stream"] == "True" and run.data.params["train.workers"] == "2"
+
+
+def test_a_streamed_table_sweep(home: Path, ray_address: str, tmp_path: Path) -> None:
+    parts = tmp_path / "wine"
+    parts.mkdir()
+    wine = pd.read_csv(REPO / "jobs" / "data" / "wine.csv").sample(frac=1.0, random_state=0)
+    for index in range(4):
+        wine.iloc[index::4].to_parquet(parts / f"part-{index}.parquet")
+    done = run_cli("sweep", "run", "jobs/mlp_wine_table.yaml", f"data.path={parts}",
+                   "data.stream=true", "search.trials=1", "train.epochs=1",
+                   home=home, ray_address=ray_address)
+    assert done.returncode == 0, done.stderr
+    record = assert_finished_sweep(home, trials=1, epochs=1)
+    assert record.metric == "val_f1" and 0.0 <= record.best_value <= 1.0
+
+
 def test_a_multi_objective_sweep_records_its_pareto_front(home: Path, ray_address: str) -> None:
     done = run_cli("sweep", "run", "jobs/mlp_pareto.yaml", "search.trials=5", "train.epochs=1",
                    home=home, ray_address=ray_address)
@@ -157,6 +188,14 @@ def _one_class_table(path: Path) -> Path:
     return path
 
 
+def _parts_with_a_wrong_column(tmp: Path) -> Path:
+    folder = tmp / "parts"
+    folder.mkdir()
+    (folder / "part-1.csv").write_text("x,y\n1,a\n2,b\n")
+    (folder / "part-2.csv").write_text("z,y\n1,a\n2,b\n")
+    return folder
+
+
 BAD_DATA = [
     # (spec overrides, builds the bad file from tmp_path, words the error must say)
     (["data.dataset=table", "model.family=mlp", "data.target=y"], lambda tmp: tmp / "no.csv",
@@ -171,12 +210,17 @@ BAD_DATA = [
      ["broken.png"]),
     (["data.dataset=npz", "model.family=mlp"], lambda tmp: tmp / "empty.npz",
      ["empty.npz"]),
+    (["data.dataset=table", "model.family=mlp", "data.target=y", "data.stream=true"],
+     lambda tmp: _one_class_table(tmp / "t.csv"),
+     ["t.csv", "split by file", "data.stream=false"]),
+    (["data.dataset=table", "model.family=mlp", "data.target=y", "data.stream=true"],
+     _parts_with_a_wrong_column, ["part-2.csv", "its columns differ from part-1.csv's"]),
 ]
 
 
 @pytest.mark.parametrize(("overrides", "make", "expected"), BAD_DATA,
                          ids=["missing-file", "no-target-column", "one-class", "corrupt-image",
-                              "empty-file"])
+                              "empty-file", "stream-one-file", "stream-wrong-column"])
 def test_bad_data_is_one_clear_error_before_anything_is_written(
     overrides: list[str], make: object, expected: list[str], tmp_path: Path, home: Path
 ) -> None:

@@ -35,6 +35,11 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     @property
+    def input_dtype(self) -> str:
+        """The inputs' dtype as torch names it, without its module (`float32`, `int64`)."""
+        return str(self.x_train.dtype).removeprefix("torch.")
+
+    @property
     def nbytes(self) -> int:
         """The memory its tensors take."""
         tensors = (self.x_train, self.y_train, self.x_val, self.y_val)

@@ -8,6 +8,7 @@ what is wrong and how to fix it, before any trial starts. Loaders read only `pat
 from __future__ import annotations
 
 import difflib
+import io
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -50,7 +51,7 @@ def load_table(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     missing features get the column mean, rows without a target are dropped. `data.task: auto`
     is a regression for a float target, a classification otherwise.
     """
-    path = _existing(config.path, "a .csv or .parquet file")
+    path = existing_path(config.path, "a .csv or .parquet file")
     if layout != "vector":
         raise DataError(f"{path}: a table gives vectors (rows of features), not {layout!r} "
                         "inputs; use family mlp")
@@ -79,7 +80,7 @@ def load_table(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     if len(frame) == 0:
         raise DataError(f"{path}: every row's target {target!r} is missing; fill the column")
     labels = frame[target]
-    task = _task(config.task, regression=pd.api.types.is_float_dtype(labels.dtype))
+    task = infer_task(config.task, regression=pd.api.types.is_float_dtype(labels.dtype))
     if task == "regression" and not pd.api.types.is_numeric_dtype(labels.dtype):
         raise DataError(f"{path}: data.task is regression but target {target!r} is not numeric "
                         f"(e.g. {labels.iloc[0]!r}); set data.task: classification")
@@ -106,7 +107,7 @@ def load_npz(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     or (N, H, W), `sequence` wants (N, T, F) or (N, T). `data.task: auto` is a regression
     for a float y, a classification for integer, bool or text labels.
     """
-    path = _existing(config.path, "an .npz file")
+    path = existing_path(config.path, "an .npz file")
     if path.suffix.lower() != ".npz":
         raise DataError(f"{path}: unknown extension {path.suffix!r}; allowed: .npz "
                         "(save with numpy.savez(path, x=..., y=...))")
@@ -140,7 +141,7 @@ def load_npz(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     if target.ndim != 1:
         raise DataError(f"{path}: y has shape {target.shape}; it must hold one target per "
                         "example, shape (N,)")
-    task = _task(config.task, regression=target.dtype.kind in "fc")
+    task = infer_task(config.task, regression=target.dtype.kind in "fc")
     if task == "regression" and target.dtype.kind not in "biuf":
         raise DataError(f"{path}: data.task is regression but y has dtype {target.dtype}; "
                         "store numbers or set data.task: classification")
@@ -171,14 +172,31 @@ def load_images(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     Images are resized to `data.image_size` squared and scaled to [0, 1]: grayscale when
     every image is, RGB otherwise. `image` gives (N, C, H, W), `vector` flattens them.
     """
-    from PIL import Image  # only image datasets need Pillow
+    root = existing_path(config.path, "a folder of class sub-folders")
+    if layout not in ("image", "vector"):
+        raise DataError(f"{root}: images can be shaped as 'image' or 'vector', not {layout!r}")
+    class_names, files = image_files(root)
+    decoded = [decode_image(file, config.image_size) for _, file in files]
+    gray = all(is_gray for _, is_gray in decoded)
+    # (N, H, W, 3) -> (N, C, H, W); gray images were copied to all three channels.
+    pixels = np.stack([rgb for rgb, _ in decoded]).transpose(0, 3, 1, 2)
+    x = pixels[:, :1 if gray else 3].astype(np.float32) / 255
+    if layout == "vector":
+        x = x.reshape(len(x), -1)
+    labels = np.array([label for label, _ in files], dtype=np.int64)
+    data = split_dataset(root.name, np.ascontiguousarray(x), labels, task="classification",
+                         val_fraction=config.val_fraction, seed=seed, class_names=class_names)
+    if config.train_per_class is not None:
+        data = few_labels(data, config.train_per_class, seed)
+    return data
 
-    root = _existing(config.path, "a folder of class sub-folders")
+
+def image_files(root: Path) -> tuple[tuple[str, ...], list[tuple[int, Path]]]:
+    """The class names of an image folder (its sub-folders, sorted) and every image file
+    with its label; a folder that is not one of classes is a `DataError`."""
     if not root.is_dir():
         raise DataError(f"{root}: is a file; point data.path at a folder with one sub-folder "
                         "of images per class")
-    if layout not in ("image", "vector"):
-        raise DataError(f"{root}: images can be shaped as 'image' or 'vector', not {layout!r}")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise DataError(f"{root}: has no class sub-folders; put each class's images in "
@@ -194,32 +212,30 @@ def load_images(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     if len(folders) < 2:
         raise DataError(f"{root}: one class only ({folders[0].name!r}); a classifier needs at "
                         "least two class sub-folders")
-    size = (config.image_size, config.image_size)
-    pixels, gray = [], True
-    for _, file in files:
-        try:
-            with Image.open(file) as image:
-                image.load()  # decode now: a truncated file fails here, not mid-resize
-                gray = gray and image.mode in ("1", "L")
-                rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"{file}: cannot read this image ({exc}); replace or delete it") \
-                from None
-        pixels.append(np.asarray(rgb, dtype=np.uint8))
-    # (N, H, W, 3) -> (N, C, H, W); gray images were copied to all three channels.
-    x = np.stack(pixels).transpose(0, 3, 1, 2)[:, :1 if gray else 3].astype(np.float32) / 255
-    if layout == "vector":
-        x = x.reshape(len(x), -1)
-    labels = np.array([label for label, _ in files], dtype=np.int64)
-    data = split_dataset(root.name, np.ascontiguousarray(x), labels, task="classification",
-                         val_fraction=config.val_fraction, seed=seed,
-                         class_names=tuple(folder.name for folder in folders))
-    if config.train_per_class is not None:
-        data = few_labels(data, config.train_per_class, seed)
-    return data
+    return tuple(folder.name for folder in folders), files
 
 
-def _existing(path: str | None, what: str) -> Path:
+def decode_image(source: Path | bytes, size: int, name: str | None = None,
+                 ) -> tuple[np.ndarray, bool]:
+    """An image file (or its bytes) as (size, size, 3) uint8 RGB, and whether it was gray.
+    An unreadable one is a `DataError` naming the file (`name`, for bytes)."""
+    from PIL import Image, UnidentifiedImageError  # only image datasets need Pillow
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            image.load()  # decode now: a truncated file fails here, not mid-resize
+            gray = image.mode in ("1", "L")
+            rgb = image.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    except (OSError, SyntaxError, ValueError) as exc:
+        where = name or (source if isinstance(source, Path) else "an image")
+        reason = "not an image format Pillow reads" if isinstance(
+            exc, UnidentifiedImageError) else str(exc)
+        raise DataError(f"{where}: cannot read this image ({reason}); replace or delete it") \
+            from None
+    return np.asarray(rgb, dtype=np.uint8), gray
+
+
+def existing_path(path: str | None, what: str) -> Path:
     if not path:
         raise DataError(f"data.path is not set; point it at {what}")
     resolved = Path(path).expanduser()
@@ -234,7 +250,8 @@ def _not_empty(path: Path) -> None:
         raise DataError(f"{path}: the file is empty; write the data into it")
 
 
-def _task(task: str, *, regression: bool) -> Task:
+def infer_task(task: str, *, regression: bool) -> Task:
+    """`data.task`, with `auto` decided by whether the target is a float."""
     if task == "auto":
         return "regression" if regression else "classification"
     if task in ("classification", "regression"):

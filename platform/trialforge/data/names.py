@@ -40,3 +40,6 @@ DATASET_LAYOUTS: dict[str, tuple[str, ...]] = {
 
 #: Datasets read from a user's files at `data.path`.
 FILE_DATASETS = frozenset({"table", "npz", "images", "text"})
+
+#: File datasets that can stream through Ray Data (`data.stream: true`).
+STREAMED_DATASETS = frozenset({"images", "table"})

@@ -7,7 +7,10 @@ importing scikit-learn costs ~1 s of CPU, paid by every sweep's driver before it
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -94,3 +97,28 @@ def few_labels(data: Dataset, per_class: int, seed: int) -> Dataset:
     keep.sort()
     return Dataset(data.name, data.x_train[keep], data.y_train[keep], data.x_val, data.y_val,
                    data.num_classes, data.task, data.class_names, data.model_args)
+
+
+Labelled = tuple[int, Path]  # a file and its class
+
+
+def split_by_file(
+    files: Sequence[Labelled], root: Path, val_fraction: float
+) -> tuple[list[Labelled], list[Labelled]]:
+    """Train and validation files, `ceil(fraction * n)` of each class's for validation: those
+    first in the order of a hash of their path under `root`. The same files give the same
+    split, whatever the seed, on any machine, and adding files moves few of the others."""
+    def rank(item: Labelled) -> str:
+        return hashlib.sha256(item[1].relative_to(root).as_posix().encode()).hexdigest()
+
+    train: list[Labelled] = []
+    val: list[Labelled] = []
+    for label in sorted({label for label, _ in files}):
+        ranked = sorted((item for item in files if item[0] == label), key=rank)
+        if len(ranked) < 2:
+            raise DataError(f"{root}: class {label} has {len(ranked)} file; each class needs "
+                            "at least 2, one for training and one for validation")
+        cut = min(len(ranked) - 1, math.ceil(val_fraction * len(ranked)))
+        val += ranked[:cut]
+        train += ranked[cut:]
+    return sorted(train, key=lambda item: item[1]), sorted(val, key=lambda item: item[1])

@@ -12,8 +12,10 @@ from trialforge.home import Home
 from trialforge.models.backbones import Backbone
 from trialforge.registry.backbones import resolve_backbones
 from trialforge.spec import SweepSpec
-from trialforge.tasks import check_metric
+from trialforge.streaming import StreamedData, check_stream, open_stream
+from trialforge.tasks import Task, check_metric
 from trialforge.tracking import SweepRecorder, TrackingTarget, open_sweep_run
+from trialforge.train.loop import trial_layout
 from trialforge.train.trial import TrialContext, shared_dataset
 
 if TYPE_CHECKING:
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from trialforge.catalog import Catalog
     from trialforge.search.phases import Phases
 
-
 class Prepared:
     """What the driver makes ready before trials start (stores, data, backbones, a GAN's
     judge); filled as it goes, so a failure part-way still leaves what needs closing."""
@@ -30,6 +31,7 @@ class Prepared:
     target: TrackingTarget | None = None
     recorder: SweepRecorder | None = None
     dataset: Dataset | None = None
+    stream: StreamedData | None = None
     backbones: dict[str, Backbone] | None = None
     judge: dict[str, torch.Tensor] | None = None
     _inputs_ready = False
@@ -63,19 +65,26 @@ class Prepared:
         """Load the shared dataset, resolve the backbones and fit a GAN's judge (once)."""
         if self._inputs_ready:
             return
-        self.dataset = shared_dataset(spec)
-        if self.dataset is not None and spec.task is None:
-            check_task_metrics(spec, self.dataset)
+        if spec.data.stream:  # its files are checked now, and read once Ray is up
+            task: Task | None = check_stream(spec.data, trial_layout(spec))
+        else:
+            self.dataset = shared_dataset(spec)
+            task = self.dataset.task if self.dataset is not None else None
+        if task is not None and spec.task is None:
+            check_task_metrics(spec, task)
         self.backbones = resolve_backbones(spec, home.tracking_uri)
         if spec.model.family == "gan":
             self.judge = _gan_judge(spec, self.dataset, home)
         self._inputs_ready = True
 
     def context(self, spec: SweepSpec, home: Home) -> TrialContext:
-        """What every trial of the sweep shares (shipped once through Ray's object store)."""
+        """What every trial of the sweep shares (shipped once through Ray's object store);
+        Ray is connected by now, so a stream is opened here."""
+        if spec.data.stream and self.stream is None:
+            self.stream = open_stream(spec.data, trial_layout(spec))
         return TrialContext(spec=spec, storage_path=home.ray_results,
-                            dataset=self.dataset, backbones=self.backbones or {},
-                            judge=self.judge)
+                            dataset=self.dataset, stream=self.stream,
+                            backbones=self.backbones or {}, judge=self.judge)
 
 
 def _gan_judge(spec: SweepSpec, dataset: Dataset | None, home: Home) -> dict[str, torch.Tensor]:
@@ -89,11 +98,11 @@ def _gan_judge(spec: SweepSpec, dataset: Dataset | None, home: Home) -> dict[str
                         spec.seed)
 
 
-def check_task_metrics(spec: SweepSpec, data: Dataset) -> None:
+def check_task_metrics(spec: SweepSpec, task: Task) -> None:
     """A table's task is known once read: its objectives must fit it."""
     for metric in spec.search.objectives:
         try:
-            check_metric(data.task, metric)
+            check_metric(task, metric)
         except ValueError as exc:
             raise SpecError(f"search.metric: {exc} (data.target {spec.data.target!r} makes "
-                            f"it {data.task}; set data.task to choose)") from None
+                            f"it {task}; set data.task to choose)") from None

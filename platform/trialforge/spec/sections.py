@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from trialforge.data.names import FILE_DATASETS
+from trialforge.data.names import FILE_DATASETS, STREAMED_DATASETS
 from trialforge.spec.section import Section
 from trialforge.spec.space import ParamSpace
 from trialforge.tasks import DEFAULT_METRIC, Mode, Task, check_metric, task_metrics
@@ -29,6 +29,9 @@ class DataConfig(Section):
     classes: list[int] | None = Field(None, description="digits: keep only these labels")
     train_per_class: int | None = Field(
         None, ge=1, description="digits/images: keep this many training examples per class")
+    stream: bool = Field(
+        False, description="images/table: read with Ray Data as trials iterate, never held "
+        "whole in memory (the split is by file)")
 
     @model_validator(mode="after")
     def _path_given(self) -> DataConfig:
@@ -36,6 +39,11 @@ class DataConfig(Section):
             raise ValueError(f"dataset {self.dataset!r} reads files: set data.path")
         if self.dataset == "table" and not self.target:
             raise ValueError("dataset 'table' needs data.target, the name of the target column")
+        if self.stream and self.dataset not in STREAMED_DATASETS:
+            raise ValueError(f"stream: dataset {self.dataset!r} is read into memory; only "
+                             f"{' and '.join(sorted(STREAMED_DATASETS))} stream")
+        if self.stream and self.train_per_class is not None:
+            raise ValueError("stream: train_per_class picks few labels in memory; drop one")
         if self.path:
             # Relative to where the sweep is started; absolute from then on, so trials
             # running in other folders (Ray workers) read the same files.

@@ -50,6 +50,12 @@ class SweepSpec(Section):
         ):
             raise ValueError(f"dataset {self.data.dataset!r} is token sequences: use "
                              "model.family rnn (or your own builder)")
+        if self.data.stream and self.model.family == "gan":
+            raise ValueError("data.stream: the GAN loop trains in memory; set data.stream=false")
+        if self.data.stream and any(key.startswith("data.") or key in DataConfig.model_fields
+                                    for key in self.search.space):
+            raise ValueError("data.stream: the stream is opened once for every trial; search "
+                             "no data knob, or set data.stream=false")
         if self.model.family == "gan" and self.train.precision != "fp32":
             raise ValueError(f"train.precision {self.train.precision!r}: the GAN loop trains in "
                              "fp32 only; set train.precision=fp32")

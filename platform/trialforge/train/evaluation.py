@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import torch
@@ -16,11 +16,9 @@ from torch import nn
 from torch.nn import functional
 
 from trialforge.tasks import Task
-from trialforge.train.placement import EVAL_BATCH
 
 if TYPE_CHECKING:
-    from trialforge.data.dataset import Dataset
-    from trialforge.train.placement import Placement
+    from trialforge.train.batches import Batch
     from trialforge.train.session import TrialSession
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -40,43 +38,68 @@ def loss_function(task: Task) -> LossFn:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, data: Dataset, session: TrialSession, placement: Placement
+    model: nn.Module, batches: Iterable[Batch], task: Task, num_classes: int,
+    session: TrialSession,
 ) -> tuple[dict[str, float], torch.Tensor | None]:
-    """Validation metrics of `data.task`, and the confusion matrix of a classifier
-    (rows: true class, columns: predicted)."""
+    """Validation metrics of `task` over this worker's `batches`, summed over all workers,
+    and the confusion matrix of a classifier (rows: true class, columns: predicted)."""
     model.eval()
-    x = data.x_val[session.rank :: session.world_size]
-    y = placement.batch(data.y_val[session.rank :: session.world_size], slice(None))
-    started = time.perf_counter()
-    output = torch.cat([model(placement.batch(x, slice(start, start + EVAL_BATCH)))
-                        for start in range(0, len(x), EVAL_BATCH)])
-    latency_us = (time.perf_counter() - started) / max(1, len(x)) * 1e6
-    metrics: dict[str, float] = {"latency_us": latency_us}
-    confusion = None
-    if data.task == "classification":
-        classes = data.num_classes
-        loss_sum = functional.cross_entropy(output, y, reduction="sum")
-        cells = torch.bincount(y * classes + output.argmax(dim=1), minlength=classes**2)
-        sums = session.all_reduce_sum(torch.cat([loss_sum.reshape(1), cells.to(output.dtype)]))
-        confusion = sums[1:].reshape(classes, classes).round().long().cpu()
-        metrics |= {"val_loss": sums[0].item() / max(1, int(confusion.sum())),
-                    **classification_metrics(confusion)}
-    elif data.task == "regression":
-        error = output.squeeze(-1) - y
-        sums = session.all_reduce_sum(torch.stack([
-            (error**2).sum(), error.abs().sum(), torch.tensor(float(len(y)), device=y.device)
-        ]))
-        squared, absolute, count = sums.tolist()
-        metrics |= {"val_loss": squared / count, "val_rmse": math.sqrt(squared / count),
-                    "val_mae": absolute / count}
-    elif data.task == "language_model":
-        loss_sum = functional.cross_entropy(output.flatten(0, 1), y.flatten(), reduction="sum")
-        sums = session.all_reduce_sum(torch.stack([
-            loss_sum, torch.tensor(float(y.numel()), device=y.device)
-        ]))
-        loss = sums[0].item() / sums[1].item()
-        metrics |= {"val_loss": loss, "val_perplexity": math.exp(min(loss, 700.0))}
+    sums = torch.zeros(_SUM_WIDTH[task](num_classes), device=session.device)
+    seconds, count = 0.0, 0
+    for x, y in batches:
+        started = time.perf_counter()
+        output = model(x)
+        seconds += time.perf_counter() - started
+        count += len(x)
+        sums += _SUMS[task](output.float(), y, num_classes)
+    metrics = {"latency_us": seconds / max(1, count) * 1e6}
+    sums = session.all_reduce_sum(sums)
+    if task != "classification":
+        return metrics | _FROM_SUMS[task](sums.tolist()), None
+    confusion = sums[1:].reshape(num_classes, num_classes).round().long().cpu()
+    metrics |= {"val_loss": sums[0].item() / max(1, int(confusion.sum())),
+                **classification_metrics(confusion)}
     return metrics, confusion
+
+
+def _classification_sums(output: torch.Tensor, y: torch.Tensor, classes: int) -> torch.Tensor:
+    """The summed loss, then the confusion matrix's cells."""
+    loss_sum = functional.cross_entropy(output, y, reduction="sum")
+    cells = torch.bincount(y * classes + output.argmax(dim=1), minlength=classes**2)
+    return torch.cat([loss_sum.reshape(1), cells.to(output.dtype)])
+
+
+def _regression_sums(output: torch.Tensor, y: torch.Tensor, _: int) -> torch.Tensor:
+    error = output.squeeze(-1) - y
+    return torch.stack([(error**2).sum(), error.abs().sum(),
+                        torch.tensor(float(len(y)), device=y.device)])
+
+
+def _language_model_sums(output: torch.Tensor, y: torch.Tensor, _: int) -> torch.Tensor:
+    loss_sum = functional.cross_entropy(output.flatten(0, 1), y.flatten(), reduction="sum")
+    return torch.stack([loss_sum, torch.tensor(float(y.numel()), device=y.device)])
+
+
+def _regression_metrics(sums: list[float]) -> dict[str, float]:
+    squared, absolute, count = sums
+    return {"val_loss": squared / count, "val_rmse": math.sqrt(squared / count),
+            "val_mae": absolute / count}
+
+
+def _language_model_metrics(sums: list[float]) -> dict[str, float]:
+    loss = sums[0] / sums[1]
+    return {"val_loss": loss, "val_perplexity": math.exp(min(loss, 700.0))}
+
+
+# Per task: what a batch adds up (and how wide that is), and the metrics of the sums.
+_SUMS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = {
+    "classification": _classification_sums, "regression": _regression_sums,
+    "language_model": _language_model_sums}
+_SUM_WIDTH: dict[str, Callable[[int], int]] = {
+    "classification": lambda classes: 1 + classes**2, "regression": lambda _: 3,
+    "language_model": lambda _: 2}
+_FROM_SUMS: dict[str, Callable[[list[float]], dict[str, float]]] = {
+    "regression": _regression_metrics, "language_model": _language_model_metrics}
 
 
 def classification_metrics(confusion: torch.Tensor) -> dict[str, float]:

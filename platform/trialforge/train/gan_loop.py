@@ -21,11 +21,12 @@ from torch import nn
 from trialforge.figures import Figure, image_figure
 from trialforge.models.gan import build_gan
 from trialforge.spec import GANConfig
+from trialforge.train.batches import epoch_batches
 from trialforge.train.compilation import compile_errors, compile_model
 from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import parameter_count
 from trialforge.train.judge import fit_judge, frechet_distance, judge_features, judge_from_state
-from trialforge.train.loop import epoch_batches, report_restored_end, unwrap
+from trialforge.train.loop import report_restored_end, unwrap
 from trialforge.train.placement import Placement
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def gan_loop(
     else:
         judge = judge_from_state(judge_state, image_shape, data.num_classes)
     params = float(parameter_count(gen))
-    placement = Placement.choose(spec.train, session.device, data)
+    placement = Placement.choose(spec.train, session.device, data.nbytes)
     gen, disc = (session.prepare_model(compile_model(placement.place_model(net),
                                                      spec.train.compile))
                  for net in (gen, disc))

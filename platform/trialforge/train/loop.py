@@ -1,9 +1,9 @@
 """The epoch loop of one trial, written once for both execution paths.
 
 Read it top to bottom: build data and model, restore the last checkpoint if Ray restarted the
-trial, then per epoch train, evaluate, report metrics and a checkpoint. Batches come from a
-permutation seeded by (seed, epoch), so a resumed trial sees exactly the batches an
-uninterrupted one would. With several workers each takes every `world_size`-th example.
+trial, then per epoch train, evaluate, report metrics and a checkpoint. Batches come from
+`train.batches`: in memory, a permutation seeded by (seed, epoch), so a resumed trial sees
+exactly the batches an uninterrupted one would; streamed, Ray Data's seeded local shuffle.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from trialforge.data import DATASET_LAYOUTS, load_dataset
+from trialforge.data.dataset import Dataset
 from trialforge.figures import confusion_figure
-from trialforge.models import build_model, input_layout
+from trialforge.models import InputLayout, build_model, input_layout
 from trialforge.tasks import task_metrics
+from trialforge.train.batches import Batch, Batches, StreamBatches, TensorBatches
 from trialforge.train.compilation import compile_errors, compile_model
 from trialforge.train.contract import TrialCheckpoint, TrialState
 from trialforge.train.evaluation import LossFn, evaluate, loss_function, parameter_count
@@ -28,8 +30,8 @@ from trialforge.train.placement import Placement
 from trialforge.train.precision import Precision
 
 if TYPE_CHECKING:
-    from trialforge.data.dataset import Dataset
     from trialforge.spec import SweepSpec, TrainConfig
+    from trialforge.streaming import StreamedData
     from trialforge.train.session import TrialSession
 
 
@@ -54,13 +56,14 @@ LR_SCHEDULES: dict[str, LRSchedule | None] = {
 def train_loop(
     spec: SweepSpec,
     session: TrialSession,
-    data: Dataset | None = None,
+    data: Dataset | StreamedData | None = None,
     data_args: dict[str, Any] | None = None,
 ) -> None:
     """Train one trial of `spec` (its knobs already set), reporting each epoch to `session`.
 
-    `data` is the sweep's dataset when the driver loaded it once for every trial;
-    `data_args` go to the model builder besides the dataset's (e.g. a transfer backbone).
+    `data` is the sweep's dataset when the driver loaded it once for every trial, or its
+    stream (`data.stream`); `data_args` go to the model builder besides the dataset's (e.g.
+    a transfer backbone).
     """
     torch.manual_seed(spec.seed)
     data = data or trial_data(spec)
@@ -76,7 +79,8 @@ def train_loop(
     restored = session.restored_checkpoint()
     if restored is not None:
         model.load_state_dict(restored["model"])
-    placement = Placement.choose(spec.train, session.device, data)
+    placement = Placement.choose(spec.train, session.device,
+                                 data.nbytes if isinstance(data, Dataset) else None)
     model = compile_model(placement.place_model(model), spec.train.compile)
     model = session.prepare_model(model)
     if restored is not None:
@@ -88,15 +92,17 @@ def train_loop(
         first_epoch = int(restored["epoch"]) + 1
     if report_restored_end(session, restored):
         return
-    data = placement.place_data(data)
+    batches: Batches = (TensorBatches(data, spec, session, placement)
+                        if isinstance(data, Dataset)
+                        else StreamBatches(data, spec, session, placement))
     loss_fn = loss_function(data.task)
     precision = Precision(spec.train.precision, session.device)
     for epoch in range(first_epoch, spec.train.epochs + 1):
         started = time.perf_counter()
         torch.manual_seed(spec.seed * 100_003 + epoch)  # dropout masks, reproducible on resume
         with compile_errors(spec.train.compile, spec.model.family):
-            train_loss = train_epoch(model, optimizer, loss_fn, data, spec, epoch, session,
-                                     precision, placement)
+            train_loss = train_epoch(model, optimizer, loss_fn, batches.train(epoch), spec,
+                                     session, precision)
         if not math.isfinite(train_loss):
             # Every metric is reported (as NaN): Tune and Optuna expect their objectives.
             unmeasured = dict.fromkeys(task_metrics(data.task), math.nan)
@@ -108,7 +114,8 @@ def train_loop(
             scheduler.step()
         session.sync_buffers(unwrap(model))
         with compile_errors(spec.train.compile, spec.model.family):
-            val_metrics, confusion = evaluate(unwrap(model), data, session, placement)
+            val_metrics, confusion = evaluate(unwrap(model), batches.val(), data.task,
+                                              data.num_classes, session)
         metrics = {"epoch": epoch, "train_loss": train_loss, **val_metrics, "params": params,
                    "epoch_seconds": time.perf_counter() - started}
         checkpoint: TrialCheckpoint = {
@@ -120,7 +127,7 @@ def train_loop(
             # With the spec, enough to rebuild the model (registry.versions).
             "input_shape": list(data.input_shape),
             "num_classes": data.num_classes,
-            "input_dtype": str(data.x_train.dtype).removeprefix("torch."),
+            "input_dtype": data.input_dtype,
             "model_args": {**data.model_args, **_descriptive(data_args)},
         }
         stop = stopper.update(metrics.get(spec.search.objective, math.nan))
@@ -177,34 +184,35 @@ class EarlyStopping:
 
 def trial_data(spec: SweepSpec) -> Dataset:
     """The train/val split `spec` trains on, shaped for its model family."""
-    layout = input_layout(spec.model.family, DATASET_LAYOUTS[spec.data.dataset])
-    return load_dataset(spec.data, seed=spec.seed, layout=layout)
+    return load_dataset(spec.data, seed=spec.seed, layout=trial_layout(spec))
+
+
+def trial_layout(spec: SweepSpec) -> InputLayout:
+    """How `spec`'s model family takes its dataset's examples (image, vector, ...)."""
+    return input_layout(spec.model.family, DATASET_LAYOUTS[spec.data.dataset])
 
 
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     loss_fn: LossFn,
-    data: Dataset,
+    batches: Iterable[Batch],
     spec: SweepSpec,
-    epoch: int,
     session: TrialSession,
     precision: Precision,
-    placement: Placement,
 ) -> float:
-    """One pass over this worker's shard; the mean loss over all workers (NaN if diverged).
+    """One pass over this worker's `batches`; the mean loss over all workers (NaN if
+    diverged).
 
     The L1 penalty (`train.l1`) joins the loss it is minimised with but not the loss
     reported; `train.grad_clip` caps the gradient norm (the exploding-gradient remedy);
-    `precision` runs the forward pass under autocast (`train.precision`); `placement`
-    brings each batch to the device.
+    `precision` runs the forward pass under autocast (`train.precision`).
     """
     model.train()
     weights = [p for name, p in model.named_parameters() if p.requires_grad and p.dim() > 1]
     loss_sum = torch.zeros((), device=session.device)
     count = 0
-    for index in epoch_batches(len(data.y_train), spec, epoch, session, placement.data_device):
-        x, y = placement.batch(data.x_train, index), placement.batch(data.y_train, index)
+    for x, y in batches:
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
             loss = loss_fn(model(x), y).float()
@@ -212,8 +220,8 @@ def train_epoch(
         if spec.train.l1 > 0:
             objective = loss + spec.train.l1 * sum(w.abs().sum() for w in weights)
         precision.step(objective, optimizer, model, spec.train.grad_clip)
-        loss_sum += loss.detach() * len(index)
-        count += len(index)
+        loss_sum += loss.detach() * len(y)
+        count += len(y)
     # Divergence is judged once per epoch on the summed loss, so every worker agrees on it.
     total = torch.stack([loss_sum, torch.tensor(float(count), device=session.device)])
     summed_loss, examples = session.all_reduce_sum(total).tolist()
@@ -242,26 +250,6 @@ def make_lr_schedule(
     `step_size` epochs; stepped once per epoch (`none`: a constant rate)."""
     schedule = LR_SCHEDULES[train.lr_schedule]
     return schedule(optimizer, train) if schedule is not None else None
-
-
-def epoch_batches(
-    size: int, spec: SweepSpec, epoch: int, session: TrialSession, device: torch.device
-) -> Iterator[torch.Tensor]:
-    """The example indices of each batch this worker trains on in `epoch`, on `device` (where
-    the data is).
-
-    A permutation seeded by (seed, epoch), so a resumed trial sees the batches an
-    uninterrupted one would; every worker takes an equal shard (DDP needs equal step counts)
-    and `train.batch_size` is global. Checks between batches whether Ray stopped the trial.
-    """
-    generator = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
-    order = torch.randperm(size, generator=generator)
-    shard_size = size // session.world_size
-    shard = order[session.rank :: session.world_size][:shard_size].to(device)
-    batch_size = max(1, spec.train.batch_size // session.world_size)
-    for start in range(0, shard_size, batch_size):
-        session.check_stopped()
-        yield shard[start : start + batch_size]
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -39,15 +39,16 @@ class Placement:
     channels_last: bool = False
 
     @classmethod
-    def choose(cls, train: TrainConfig, device: torch.device, data: Dataset) -> Placement:
+    def choose(cls, train: TrainConfig, device: torch.device, data_bytes: int | None
+               ) -> Placement:
         """What `train` asks for on `device`; its defaults (None) decided by the data's size
-        and the device."""
+        (None: streamed, never placed whole) and the device."""
         on_gpu = device.type == "cuda"
         on_device = train.data_on_device
-        if on_device is None:
-            on_device = not on_gpu or fits_on_device(
-                data.nbytes, torch.cuda.get_device_properties(device).total_memory,
-                train.gpu_fraction)
+        if on_device is None or data_bytes is None:
+            on_device = not on_gpu or (data_bytes is not None and fits_on_device(
+                data_bytes, torch.cuda.get_device_properties(device).total_memory,
+                train.gpu_fraction))
         channels_last = on_gpu if train.channels_last is None else train.channels_last
         return cls(device, on_device or not on_gpu, channels_last)
 
@@ -73,8 +74,12 @@ class Placement:
             if self.device.type == "cuda":
                 batch = batch.pin_memory()  # a pinned source lets the copy run asynchronously
             batch = batch.to(self.device, non_blocking=True)
+        return self.layout(batch)
+
+    def layout(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch of images in the model's memory format (other batches as they are)."""
         if self.channels_last and batch.dim() == 4:
-            batch = batch.contiguous(memory_format=torch.channels_last)
+            return batch.contiguous(memory_format=torch.channels_last)
         return batch
 
 

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psutil
 import torch
@@ -38,6 +38,11 @@ from trialforge.train.contract import (
     read_history,
     save_checkpoint,
 )
+
+if TYPE_CHECKING:
+    import ray.data
+
+    from trialforge.streaming import StreamedData
 
 # Figures of an epoch, or functions making them (called for a best epoch only).
 Figures = Mapping[str, Figure | Callable[[], Figure]]
@@ -86,6 +91,10 @@ class TrialSession(Protocol):
         """Raise `SystemExit` if Ray stopped this trial (called between batches)."""
         ...
 
+    def stream_shard(self, stream: StreamedData, split: str) -> ray.data.DataIterator:
+        """This worker's share of a streamed split (`train` or `val`), to iterate."""
+        ...
+
 
 class RaySession:
     """Reports each epoch through a reporter thread: the checkpoint folder, then Ray.
@@ -109,6 +118,11 @@ class RaySession:
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model.to(self.device)
+
+    def stream_shard(self, stream: StreamedData, split: str) -> ray.data.DataIterator:
+        dataset: ray.data.Dataset = getattr(stream, split)
+        iterator: ray.data.DataIterator = dataset.iterator()
+        return iterator
 
     def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
         return values
@@ -231,6 +245,13 @@ class TrainSession(RaySession):
         import ray.train.torch
 
         return ray.train.torch.prepare_model(model)
+
+    def stream_shard(self, stream: StreamedData, split: str) -> ray.data.DataIterator:
+        import ray.train
+
+        # The trainer was given the stream's datasets: Train splits each over the workers.
+        shard: ray.data.DataIterator = ray.train.get_dataset_shard(split)
+        return shard
 
     def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
         if self.world_size > 1:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import torch
 
     from trialforge.models.backbones import Backbone
+    from trialforge.streaming import StreamedData
 
 # The per-trial driver of a TorchTrainer only waits on its workers: it must hold no CPU, not
 # even a sliver (0.001 CPU leaves 1.999 and a 2-worker group on 2 CPUs never starts). Tune
@@ -46,6 +47,8 @@ class TrialContext:
     # Loaded once by the driver, so trials neither read nor split it again; None when the
     # search space changes the data (then each trial loads its own).
     dataset: Dataset | None = None
+    # `data.stream`: the Ray Data stream every trial iterates (no process holds it whole).
+    stream: StreamedData | None = None
     # Transfer: each backbone source the space may pick, resolved once by the driver.
     backbones: Mapping[str, Backbone] = field(default_factory=dict)
     # GAN: the weights of the fixed digits classifier that scores generated images.
@@ -69,13 +72,14 @@ def run_loop(spec: SweepSpec, session: TrialSession, context: TrialContext) -> N
         gan_loop(spec, session, context.dataset or trial_data(spec), context.judge)
         return
     backbone = context.backbone(spec)
-    train_loop(spec, session, context.dataset,
+    train_loop(spec, session, context.stream or context.dataset,
                backbone.builder_args() if backbone is not None else None)
 
 
 def shared_dataset(spec: SweepSpec) -> Dataset | None:
-    """The dataset every trial of `spec` trains on, unless the space changes data knobs."""
-    if any(name.startswith("data.") for name in spec.search.space):
+    """The dataset every trial of `spec` trains on, in memory, unless the space changes data
+    knobs (or it streams: `Prepared` opens the stream)."""
+    if spec.data.stream or any(name.startswith("data.") for name in spec.search.space):
         return None
     return trial_data(spec)
 
@@ -170,9 +174,12 @@ def _fit_torch_trainer(spec: SweepSpec, context: TrialContext, trial_id: str) ->
     # Train V2's controller polls its workers every 2 s by default, and each report waits for
     # the poll; fit() passes this variable on to the controller it starts.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_INTERVAL_S)
+    stream = context.stream
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={"spec": spec, "context": context},
+        # Train gives each worker its share of each (`TrainSession.stream_shard`).
+        datasets={"train": stream.train, "val": stream.val} if stream is not None else None,
         scaling_config=ray.train.ScalingConfig(
             num_workers=spec.train.workers, use_gpu=spec.train.use_gpu
         ),
