@@ -83,7 +83,9 @@ def table_stream(config: DataConfig, layout: str) -> StreamedData:
         # Standardized first (its statistics skip missing values), a missing value becomes 0:
         # the training mean, with one pass over the files fewer than imputing first.
         steps += [StandardScaler(numbers),
-                  SimpleImputer(numbers, strategy="constant", fill_value=0.0)]
+                  # Ray's stub asks for a numbers.Number, which mypy does not see a float as.
+                  SimpleImputer(numbers, strategy="constant",
+                                fill_value=0.0)]  # type: ignore[arg-type]
     encoder = OneHotEncoder(text) if text else None
     if encoder is not None:
         steps.append(encoder)
