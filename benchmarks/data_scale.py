@@ -1,7 +1,7 @@
 """Data larger than memory: a streamed trial's memory stays flat as the data grows.
 
-A generated image folder (jobs/data/make_images.py: 32-64 px shapes and textures) at 1x and 4x
-the images, each trained for 2 epochs by one in-process trial of a small CNN, streamed
+A generated image folder (jobs/data/make_images.py: shapes and textures, read at 64 px) at 1x
+and 4x the images, each trained for 2 epochs by one in-process trial of a small CNN, streamed
 (`data.stream: true`, Ray Data) and, as the anchor, read into memory (the default path).
 Figures per run, from the trial's own MLflow metrics: the peak resident memory of the trial
 process over its epochs (`memory_mb`) and its throughput in images per second (training and
@@ -36,7 +36,7 @@ def trial(home: Path, images: Path, stream: bool) -> tuple[float, float]:
     """One trial over `images`: (peak memory in MiB, images per second after epoch 1)."""
     spec = parse_spec({
         "name": "data-scale", "model": {"family": "cnn", "channels": 16},
-        "data": {"dataset": "images", "path": str(images), "image_size": 32, "stream": stream},
+        "data": {"dataset": "images", "path": str(images), "image_size": 64, "stream": stream},
         "train": {"epochs": EPOCHS, "batch_size": 64},
         "search": {"trials": 1, "concurrency": 1, "scheduler": {"type": "fifo"}},
         "register": {"enabled": False}})

@@ -150,10 +150,13 @@ def test_a_streamed_table_sweep(home: Path, ray_address: str, tmp_path: Path) ->
         wine.iloc[index::4].to_parquet(parts / f"part-{index}.parquet")
     done = run_cli("sweep", "run", "jobs/mlp_wine_table.yaml", f"data.path={parts}",
                    "data.stream=true", "search.trials=1", "train.epochs=1",
+                   "register.enabled=false",  # the champion's score: the image stream's test
                    home=home, ray_address=ray_address)
     assert done.returncode == 0, done.stderr
     record = assert_finished_sweep(home, trials=1, epochs=1)
     assert record.metric == "val_f1" and 0.0 <= record.best_value <= 1.0
+    _, (run,) = trial_runs(home, record)
+    assert run.data.params["data.stream"] == "True"
 
 
 def test_a_multi_objective_sweep_records_its_pareto_front(home: Path, ray_address: str) -> None:

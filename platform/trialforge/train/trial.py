@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from trialforge.data.dataset import Dataset
 from trialforge.spec import SweepSpec
+from trialforge.streaming.stream import TRIAL_CPUS
 from trialforge.train.contract import Report
 from trialforge.train.failures import WORKER_LOST, failure_kind, failure_report
 from trialforge.train.loop import train_loop, trial_data
@@ -94,7 +95,14 @@ def trial_resources(spec: SweepSpec) -> dict[str, float]:
     if not runs_in_process(spec):
         return dict(DRIVER_RESOURCES)
     gpus = spec.train.gpus_per_trial
-    return {"cpu": 1.0, "gpu": gpus} if gpus else {"cpu": 1.0}
+    cpus = worker_cpus(spec)
+    return {"cpu": cpus, "gpu": gpus} if gpus else {"cpu": cpus}
+
+
+def worker_cpus(spec: SweepSpec) -> float:
+    """The CPU a trial's process (or each DDP worker) holds: one, less the room a stream's
+    Ray Data tasks need (`streaming.TRIAL_CPUS`)."""
+    return TRIAL_CPUS if spec.data.stream else 1.0
 
 
 def run_trial(config: dict[str, Any], context: TrialContext) -> None:
@@ -181,7 +189,9 @@ def _fit_torch_trainer(spec: SweepSpec, context: TrialContext, trial_id: str) ->
         # Train gives each worker its share of each (`TrainSession.stream_shard`).
         datasets={"train": stream.train, "val": stream.val} if stream is not None else None,
         scaling_config=ray.train.ScalingConfig(
-            num_workers=spec.train.workers, use_gpu=spec.train.use_gpu
+            num_workers=spec.train.workers, use_gpu=spec.train.use_gpu,
+            # A GPU worker holds no CPU (Train's default), so a stream's tasks find some.
+            resources_per_worker=None if spec.train.use_gpu else {"CPU": worker_cpus(spec)},
         ),
         run_config=ray.train.RunConfig(
             # A stable name: a restarted trial's trainer finds its checkpoints and resumes.
