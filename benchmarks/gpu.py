@@ -27,24 +27,19 @@ import argparse
 import logging
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from _common import Figure, report
-from overhead import sweep_trial_figures
-from torch import nn
+from overhead import plain_loop, sweep_trial_figures
 
-from trialforge.data import load_dataset
-from trialforge.models import build_model
 from trialforge.spec import DataConfig
 
 EPOCHS = 3
-BATCH = 256
 MODEL = {"family": "cnn", "conv_blocks": 3, "channels": 64, "fc_width": 256, "batchnorm": True}
-TRAIN = {"epochs": EPOCHS, "batch_size": BATCH, "lr": 0.002}
+TRAIN = {"epochs": EPOCHS, "batch_size": 256, "lr": 0.002}
 FIFO = {"scheduler": {"type": "fifo"}, "try_spec_first": True}
 
 
@@ -63,34 +58,6 @@ def write_images(path: Path, count: int, seed: int = 0) -> Path:
     images = colour[:, :, None, None] * stripes[:, None] + rng.normal(0, 0.5, (count, 3, 32, 32))
     np.savez(path, x=images.astype(np.float16), y=labels)
     return path
-
-
-def plain_loop(data_path: Path, device: torch.device) -> list[float]:
-    """What a user writes by hand on a GPU: the data on the GPU, fp32. Epoch times."""
-    data = load_dataset(DataConfig(dataset="npz", path=str(data_path)), seed=0, layout="image")
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_val, y_val = data.x_val.to(device), data.y_val.to(device)
-    torch.manual_seed(0)
-    knobs = {k: v for k, v in MODEL.items() if k != "family"}
-    model = build_model("cnn", knobs, data.input_shape, data.num_classes).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN["lr"])
-    loss_fn = nn.CrossEntropyLoss()
-    epochs = []
-    for epoch in range(EPOCHS):
-        began = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(epoch))
-        order = order.to(device)
-        for start in range(0, len(order), BATCH):
-            index = order[start : start + BATCH]
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(model(x_train[index]), y_train[index]).backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            (model(x_val).argmax(1) == y_val).float().mean().item()  # .item() waits for the GPU
-        epochs.append(time.perf_counter() - began)
-    return epochs
 
 
 def sweep(home: Path, data_path: Path, train: dict[str, Any], trials: int = 1,
@@ -120,7 +87,7 @@ def main() -> None:
     if not (torch.cuda.is_available() or args.smoke):
         raise SystemExit("no CUDA GPU is visible to torch")
     images = 2_000 if args.smoke else args.images
-    device = torch.device("cpu" if args.smoke else "cuda")
+    device = "cpu" if args.smoke else "cuda"
     gpus = torch.cuda.device_count()
     name = torch.cuda.get_device_name() if gpus else "CPU smoke run"
     ray.init(logging_level=logging.ERROR, log_to_driver=False)
@@ -128,8 +95,11 @@ def main() -> None:
         root = Path(tmp)
         data = write_images(root / "images.npz", images)
         print(f"{images} images written; {gpus} GPU ({name})", flush=True)
-        plain_loop(data, device)  # warm CUDA and cuDNN in this process, as a script's would be
-        plain = [statistics.median(plain_loop(data, device)[1:]) for _ in range(2)]
+        # What a user writes by hand on a GPU: the data on the GPU, fp32.
+        plain_config = DataConfig(dataset="npz", path=str(data))
+        plain_loop(1, device, plain_config, MODEL, TRAIN)  # warm CUDA and cuDNN, as a script's
+        plain = [statistics.median(plain_loop(1, device, plain_config, MODEL, TRAIN)[1][1:])
+                 for _ in range(2)]
         runs: dict[str, list[dict[str, float]]] = {}
         variants: dict[str, dict[str, Any]] = {
             "fp32": {}, "bf16": {"precision": "bf16"}, "compile": {"compile": True},

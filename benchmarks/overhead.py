@@ -40,26 +40,33 @@ MODEL = {"family": "cnn", "conv_blocks": 2, "channels": 16, "fc_width": 64}
 TRAIN = {"epochs": EPOCHS, "batch_size": 64, "lr": 0.003}
 
 
-def plain_loop(threads: int, device: str = "cpu") -> tuple[float, list[float]]:
-    """What a user writes by hand: the physical limit. Returns (total, epoch times)."""
+def plain_loop(
+    threads: int, device: str = "cpu", data_config: DataConfig | None = None,
+    model_fields: dict[str, Any] = MODEL, train: dict[str, Any] = TRAIN,
+) -> tuple[float, list[float]]:
+    """What a user writes by hand: the physical limit. Returns (total, epoch times).
+
+    The digits CNN by default; `data_config`, `model_fields` and `train` (epochs, batch_size,
+    lr) describe another CNN run (benchmarks/gpu.py)."""
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    data = load_dataset(DataConfig(), seed=0, layout="image")
+    data = load_dataset(data_config or DataConfig(), seed=0, layout="image")
     x_train, y_train = data.x_train.to(device), data.y_train.to(device)
     x_val, y_val = data.x_val.to(device), data.y_val.to(device)
     torch.manual_seed(0)
-    knobs = {k: v for k, v in MODEL.items() if k != "family"}
+    knobs = {k: v for k, v in model_fields.items() if k != "family"}
     model = build_model("cnn", knobs, data.input_shape, data.num_classes).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN["lr"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=train["lr"])
     loss_fn = nn.CrossEntropyLoss()
     epochs = []
-    for epoch in range(EPOCHS):
+    batch = int(train["batch_size"])
+    for epoch in range(int(train["epochs"])):
         began = time.perf_counter()
         model.train()
         order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(epoch))
         order = order.to(device)
-        for start in range(0, len(order), TRAIN["batch_size"]):
-            index = order[start : start + TRAIN["batch_size"]]
+        for start in range(0, len(order), batch):
+            index = order[start : start + batch]
             optimizer.zero_grad()
             loss_fn(model(x_train[index]), y_train[index]).backward()
             optimizer.step()

@@ -22,6 +22,7 @@ BENCHMARKS = {
     "memory.py": ["--repeats", "1"],
     "startup.py": ["--repeats", "5"],
     "dashboard.py": ["--runs", "1000", "--repeats", "5"],
+    "data_scale.py": ["--images", "2000"],
 }
 QUICK = {
     "vs_script.py": ["--pairs", "1", "--only", "fixed"],
@@ -32,6 +33,7 @@ QUICK = {
     "memory.py": ["--repeats", "1"],
     "startup.py": ["--repeats", "2"],
     "dashboard.py": ["--runs", "100", "--repeats", "1"],
+    "data_scale.py": ["--images", "400"],
 }
 
 

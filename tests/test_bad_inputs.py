@@ -253,7 +253,8 @@ CASES = [
          "model.backbone: models:/no-such-backbone@champion is not in the registry"),
     Case("backbone-file-missing", ("sweep", "run", TRANSFER, "search.space={}",
                                    "model.backbone={tmp}/backbone.pt"),
-         "is not scratch, models:/NAME@ALIAS, torchvision:ARCH nor an existing checkpoint file"),
+         "is not scratch, models:/NAME@ALIAS, efficientnet-lite:lite0, torchvision:ARCH nor an "
+         "existing checkpoint file"),
     Case("checkpoint-random-bytes", ("sweep", "run", TRANSFER, "search.space={}",
                                      "model.backbone={tmp}/backbone.pt"),
          "model.backbone: {tmp}/backbone.pt is corrupt, truncated or not a torch checkpoint",

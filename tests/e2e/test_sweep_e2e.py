@@ -53,9 +53,9 @@ def test_a_small_sweep_of_each_job(job: str, home: Path, ray_address: str) -> No
 
 def test_torchtrainer_path_with_two_ddp_workers(home: Path, ray_address: str) -> None:
     done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "train.workers=2",
-                   "search.trials=2", "train.epochs=2", home=home, ray_address=ray_address)
+                   "search.trials=1", "train.epochs=2", home=home, ray_address=ray_address)
     assert done.returncode == 0, done.stderr
-    assert_finished_sweep(home, trials=2, epochs=2)
+    assert_finished_sweep(home, trials=1, epochs=2)
 
 
 def test_diverging_trials_are_recorded_and_the_sweep_goes_on(
