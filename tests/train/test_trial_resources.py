@@ -15,6 +15,8 @@ from trialforge.train.trial import DRIVER_RESOURCES, runs_in_process, trial_reso
     (["train.use_gpu=true", "train.gpu_fraction=0.25"], True, {"cpu": 1.0, "gpu": 0.25}),
     (["train.workers=2"], False, DRIVER_RESOURCES),
     (["train.workers=2", "train.use_gpu=true"], False, DRIVER_RESOURCES),  # Train's workers
+    # A stream's Ray Data tasks need room beside the trial (and they ask for 0.01 CPU).
+    (["data.dataset=images", "data.path=shapes", "data.stream=true"], True, {"cpu": 0.9}),
 ])
 def test_one_worker_trains_in_process_on_a_cpu_or_its_share_of_a_gpu(
     overrides: list[str], in_process: bool, resources: dict[str, float]
@@ -22,3 +24,11 @@ def test_one_worker_trains_in_process_on_a_cpu_or_its_share_of_a_gpu(
     spec = load_spec(REPO / "jobs" / "cnn_digits.yaml", overrides)
     assert runs_in_process(spec) is in_process
     assert trial_resources(spec) == resources
+
+
+def test_a_streamed_ddp_worker_leaves_room_for_its_data_tasks() -> None:
+    from trialforge.train.trial import worker_cpus
+
+    streamed = ["data.dataset=images", "data.path=shapes", "data.stream=true", "train.workers=2"]
+    assert worker_cpus(load_spec(REPO / "jobs" / "cnn_digits.yaml", streamed)) == 0.9
+    assert worker_cpus(load_spec(REPO / "jobs" / "cnn_digits.yaml", ["train.workers=2"])) == 1.0
