@@ -44,13 +44,16 @@ class Placement:
         """What `train` asks for on `device`; its defaults (None) decided by the data's size
         (None: streamed, never placed whole) and the device."""
         on_gpu = device.type == "cuda"
-        on_device = train.data_on_device
-        if on_device is None or data_bytes is None:
-            on_device = not on_gpu or (data_bytes is not None and fits_on_device(
-                data_bytes, torch.cuda.get_device_properties(device).total_memory,
-                train.gpu_fraction))
         channels_last = on_gpu if train.channels_last is None else train.channels_last
-        return cls(device, on_device or not on_gpu, channels_last)
+        if not on_gpu:  # one memory: the data is on the device already
+            return cls(device, True, channels_last)
+        if data_bytes is None:  # a stream: Ray Data brings each batch
+            return cls(device, False, channels_last)
+        on_device = train.data_on_device
+        if on_device is None:
+            memory = torch.cuda.get_device_properties(device).total_memory
+            on_device = fits_on_device(data_bytes, memory, train.gpu_fraction)
+        return cls(device, on_device, channels_last)
 
     @property
     def data_device(self) -> torch.device:
