@@ -33,7 +33,7 @@ QUICK = {
     "memory.py": ["--repeats", "1"],
     "startup.py": ["--repeats", "2"],
     "dashboard.py": ["--runs", "100", "--repeats", "1"],
-    "data_scale.py": ["--images", "400"],
+    "data_scale.py": ["--images", "400", "--repeats", "1"],
 }
 
 

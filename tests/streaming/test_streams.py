@@ -18,6 +18,7 @@ from trialforge.errors import DataError, SpecError
 from trialforge.spec import DataConfig
 from trialforge.streaming import check_stream, open_stream
 from trialforge.streaming.images import DecodeImages
+from trialforge.streaming.stream import TaskLimits
 from trialforge.train.loop import train_loop
 
 
@@ -76,6 +77,16 @@ def test_bad_streamed_tables_are_refused_before_ray_starts(tmp_path: Path) -> No
         parse_spec({}, ["data.stream=true"])
 
 
+def test_a_streams_tasks_share_the_cluster_cpus_among_the_trials(ray_address: str) -> None:
+    import ray
+
+    cpus = int(ray.cluster_resources()["CPU"])
+    assert TaskLimits.for_sweep(1).read_args() == {"num_cpus": 0.01, "concurrency": cpus}
+    assert TaskLimits.for_sweep(1).map_args()["compute"].size == cpus
+    assert TaskLimits.for_sweep(cpus).concurrency == 1
+    assert TaskLimits.for_sweep(cpus * 10).concurrency == 1, "at least one task each"
+
+
 def test_a_streamed_table_is_preprocessed_with_training_statistics(
     tmp_path: Path, ray_address: str,
 ) -> None:
@@ -105,6 +116,8 @@ def test_a_streamed_trial_trains_and_a_bad_file_names_itself(
     assert session.reports[-1][0]["train_loss"] < session.reports[0][0]["train_loss"]
     checkpoint = session.reports[-1][1]
     assert checkpoint is not None and checkpoint["input_shape"] == [3, 16, 16]
+    assert stream.train.stats().startswith("Operator 1 ReadBinary->MapBatches(DecodeImages)"), \
+        "a file is read and decoded in one task"
 
     (root / "square" / "square-00003.png").write_bytes(b"truncated")
     broken = open_stream(spec.data, "image")

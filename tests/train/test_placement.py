@@ -50,3 +50,12 @@ def test_a_batch_is_the_indexed_examples_in_the_models_layout() -> None:
     assert not plain.is_contiguous(memory_format=torch.channels_last)
     labels = Placement(torch.device("cpu"), channels_last=True).batch(data.y_train, index)
     assert labels.tolist() == [7, 2], "only image batches change layout"
+
+
+def test_validation_batches_are_bounded_in_bytes_not_rows() -> None:
+    from trialforge.train.batches import MAX_EVAL_ROWS, eval_rows
+
+    assert eval_rows((1, 8, 8), "float32", 64) == MAX_EVAL_ROWS, "small sets: one pass"
+    assert eval_rows((3, 64, 64), "float32", 64) == 85, "4 MiB of 64 px RGB images"
+    assert eval_rows((3, 224, 224), "float32", 32) == 32, "never below the training batch"
+    assert eval_rows((64,), "int64", 64) == MAX_EVAL_ROWS

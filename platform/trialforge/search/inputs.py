@@ -81,7 +81,8 @@ class Prepared:
         """What every trial of the sweep shares (shipped once through Ray's object store);
         Ray is connected by now, so a stream is opened here."""
         if spec.data.stream and self.stream is None:
-            self.stream = open_stream(spec.data, trial_layout(spec))
+            self.stream = open_stream(spec.data, trial_layout(spec), seed=spec.seed,
+                                      trials=spec.search.concurrency)
         return TrialContext(spec=spec, storage_path=home.ray_results,
                             dataset=self.dataset, stream=self.stream,
                             backbones=self.backbones or {}, judge=self.judge)

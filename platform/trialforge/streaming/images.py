@@ -16,7 +16,7 @@ import numpy as np
 from trialforge.data.files import decode_image, existing_path, image_files
 from trialforge.data.split import split_by_file
 from trialforge.errors import DataError
-from trialforge.streaming.stream import TASK_CPUS, StreamedData
+from trialforge.streaming.stream import StreamedData, TaskLimits, file_order
 
 if TYPE_CHECKING:
     import ray.data
@@ -50,21 +50,24 @@ def image_split(config: DataConfig, layout: str) -> tuple[
     return (class_names, *split_by_file(files, root, config.val_fraction))
 
 
-def image_stream(config: DataConfig, layout: str) -> StreamedData:
+def image_stream(config: DataConfig, layout: str, limits: TaskLimits, seed: int) -> StreamedData:
     """`config.path`'s images, split by file, decoded and resized as trials iterate them."""
     class_names, train, val = image_split(config, layout)
     root = Path(str(config.path))
     decode = DecodeImages(class_names, config.image_size, flatten=layout == "vector")
     shape = (3, config.image_size, config.image_size)
     return StreamedData(
-        root.name, _read(train, decode), _read(val, decode),
+        root.name, _read(train, decode, limits, seed), _read(val, decode, limits),
         (int(np.prod(shape)),) if layout == "vector" else shape,
         num_classes=len(class_names), class_names=class_names)
 
 
-def _read(files: list[tuple[int, Path]], decode: DecodeImages) -> ray.data.Dataset:
+def _read(files: list[tuple[int, Path]], decode: DecodeImages, limits: TaskLimits,
+          shuffle_seed: int | None = None) -> ray.data.Dataset:
     import ray.data
 
     paths = [str(path) for _, path in files]
-    return ray.data.read_binary_files(paths, include_paths=True, num_cpus=TASK_CPUS).map_batches(
-        decode, batch_format="numpy", batch_size=64, num_cpus=TASK_CPUS)
+    # Whole blocks (batch_size=None) let Ray fuse the read and the decoding into one task.
+    return ray.data.read_binary_files(
+        paths, include_paths=True, shuffle=file_order(shuffle_seed), **limits.read_args()
+    ).map_batches(decode, batch_format="numpy", batch_size=None, **limits.map_args())

@@ -22,7 +22,7 @@ import pandas as pd
 from trialforge.data.files import existing_path, infer_task
 from trialforge.data.split import split_by_file
 from trialforge.errors import DataError
-from trialforge.streaming.stream import TASK_CPUS, StreamedData
+from trialforge.streaming.stream import StreamedData, TaskLimits, file_order
 from trialforge.tasks import Task
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def table_layout(config: DataConfig, layout: str) -> TableLayout:
                        [path for _, path in train], [path for _, path in val])
 
 
-def table_stream(config: DataConfig, layout: str) -> StreamedData:
+def table_stream(config: DataConfig, layout: str, limits: TaskLimits, seed: int) -> StreamedData:
     """`config.path`'s part files, split by file, preprocessed as trials iterate them."""
     from ray.data.preprocessors import (
         Chain,
@@ -77,7 +77,7 @@ def table_stream(config: DataConfig, layout: str) -> StreamedData:
 
     table = table_layout(config, layout)
     target, numbers, text = table.target, table.numbers, table.text
-    train, val = _read(table.train, target), _read(table.val, target)
+    train, val = _read(table.train, target, limits, seed), _read(table.val, target, limits)
     steps: list[Any] = []
     if numbers:
         # Standardized first (its statistics skip missing values), a missing value becomes 0:
@@ -98,9 +98,11 @@ def table_stream(config: DataConfig, layout: str) -> StreamedData:
     if table.task == "classification":
         labels = steps[-1].stats_[f"unique_values({target})"]
         class_names = tuple(str(label) for label in labels)
-    train, val = (preprocess.transform(split).map_batches(
-        _ExampleColumns(target, table.task), batch_format="numpy", num_cpus=TASK_CPUS)
-        for split in (train, val))
+    # Applied batch by batch in the task that reads the part (`transform` would be an
+    # operator of its own, with no cap on its tasks).
+    examples = _Examples(preprocess, target, table.task)
+    train, val = (split.map_batches(examples, batch_format="pandas", **limits.map_args())
+                  for split in (train, val))
     one_hot = sum(len(encoder.stats_[f"unique_values({column})"]) for column in text) \
         if encoder is not None else 0
     return StreamedData(table.root.name, train, val, (len(numbers) + one_hot,),
@@ -108,16 +110,19 @@ def table_stream(config: DataConfig, layout: str) -> StreamedData:
                         class_names=class_names)
 
 
-class _ExampleColumns:
-    """The columns a trial reads: `x` and the target as `y` (float32 for a regression)."""
+class _Examples:
+    """Ray Data batch function: rows of a part, preprocessed -> `x`, and the target as `y`
+    (labels, or float32 for a regression)."""
 
-    def __init__(self, target: str, task: str) -> None:
-        self.target, self.task = target, task
+    def __init__(self, preprocess: Any, target: str, task: str) -> None:
+        self.preprocess, self.target, self.task = preprocess, target, task
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        y = batch["y"] if self.task == "classification" else batch[self.target]
-        return {"x": batch["x"], "y": y.astype(np.int64 if self.task == "classification"
-                                               else np.float32)}
+    def __call__(self, batch: pd.DataFrame) -> dict[str, np.ndarray]:
+        out = self.preprocess.transform_batch(batch)
+        y = out["y"] if self.task == "classification" else out[self.target]
+        return {"x": np.stack(out["x"].to_numpy()).astype(np.float32),
+                "y": y.to_numpy().astype(np.int64 if self.task == "classification"
+                                         else np.float32)}
 
 
 def _parts(root: Path) -> list[Path]:
@@ -165,14 +170,15 @@ def _head(path: Path) -> pd.DataFrame:
             from None
 
 
-def _read(paths: list[Path], target: str) -> ray.data.Dataset:
+def _read(paths: list[Path], target: str, limits: TaskLimits,
+          shuffle_seed: int | None = None) -> ray.data.Dataset:
     import ray.data
 
     names = [str(path) for path in paths]
     reader = ray.data.read_csv if paths[0].suffix.lower() == ".csv" else ray.data.read_parquet
-    return reader(names, num_cpus=TASK_CPUS).map_batches(
+    return reader(names, shuffle=file_order(shuffle_seed), **limits.read_args()).map_batches(
         functools.partial(_drop_missing_target, target=target), batch_format="pandas",
-        num_cpus=TASK_CPUS)
+        **limits.map_args())
 
 
 def _drop_missing_target(batch: pd.DataFrame, target: str) -> pd.DataFrame:

@@ -8,6 +8,7 @@ in memory every `world_size`-th example, streamed its `ray.train.get_dataset_sha
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 
 from trialforge.errors import DataError
-from trialforge.train.placement import EVAL_BATCH, Placement
+from trialforge.train.placement import Placement
 
 if TYPE_CHECKING:
     from trialforge.data.dataset import Dataset
@@ -24,8 +25,14 @@ if TYPE_CHECKING:
     from trialforge.train.session import TrialSession
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-#: Rows a streamed epoch shuffles among (Ray Data's local shuffle; the files keep their order).
-SHUFFLE_ROWS = 2048
+#: What a streamed epoch's local shuffle buffer holds: bytes, not rows, so large images do not
+#: make it large (341 RGB images of 64 px). It mixes rows of nearby files (a table's parts
+#: keep their rows' order); the files themselves come in a new order each epoch.
+SHUFFLE_BYTES = 16 * 2**20
+#: A validation batch's inputs: one pass for small sets (up to `MAX_EVAL_ROWS` examples), and
+#: bounded in bytes, so a large image's activations stay small (85 RGB images of 64 px).
+EVAL_BYTES = 4 * 2**20
+MAX_EVAL_ROWS = 4096
 
 
 class Batches(Protocol):
@@ -40,6 +47,7 @@ class TensorBatches:
                  placement: Placement) -> None:
         self.data = placement.place_data(data)
         self.spec, self.session, self.placement = spec, session, placement
+        self.eval_rows = eval_rows(data.input_shape, data.input_dtype, spec.train.batch_size)
 
     def train(self, epoch: int) -> Iterator[Batch]:
         data, batch = self.data, self.placement.batch
@@ -50,8 +58,8 @@ class TensorBatches:
     def val(self) -> Iterator[Batch]:
         rank, world_size = self.session.rank, self.session.world_size
         x, y = self.data.x_val[rank::world_size], self.data.y_val[rank::world_size]
-        for start in range(0, len(x), EVAL_BATCH):
-            part = slice(start, start + EVAL_BATCH)
+        for start in range(0, len(x), self.eval_rows):
+            part = slice(start, start + self.eval_rows)
             yield self.placement.batch(x, part), self.placement.batch(y, part)
 
 
@@ -62,6 +70,10 @@ class StreamBatches:
     def __init__(self, stream: StreamedData, spec: SweepSpec, session: TrialSession,
                  placement: Placement) -> None:
         self.stream, self.spec, self.session, self.placement = stream, spec, session, placement
+        batch_size = spec.train.batch_size
+        self.eval_rows = eval_rows(stream.input_shape, stream.input_dtype, batch_size)
+        self.shuffle_rows = max(batch_size, SHUFFLE_BYTES // example_bytes(
+            stream.input_shape, stream.input_dtype))
 
     def train(self, epoch: int) -> Iterator[Batch]:
         size = max(1, self.spec.train.batch_size // self.session.world_size)
@@ -70,13 +82,13 @@ class StreamBatches:
             yield batch
 
     def val(self) -> Iterator[Batch]:
-        return self._iterate("val", EVAL_BATCH, shuffle_seed=None)
+        return self._iterate("val", self.eval_rows, shuffle_seed=None)
 
     def _iterate(self, split: str, size: int, shuffle_seed: int | None) -> Iterator[Batch]:
         device = self.session.device
         batches = self.session.stream_shard(self.stream, split).iter_torch_batches(
             batch_size=size, device=device, pin_memory=device.type == "cuda",
-            local_shuffle_buffer_size=SHUFFLE_ROWS if shuffle_seed is not None else None,
+            local_shuffle_buffer_size=self.shuffle_rows if shuffle_seed is not None else None,
             local_shuffle_seed=shuffle_seed)
         try:
             for batch in batches:
@@ -87,6 +99,17 @@ class StreamBatches:
             if not found:
                 raise
             raise DataError(found[-1]) from None
+
+
+def example_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """The bytes one example of `shape` and torch `dtype` (e.g. `float32`) takes."""
+    return math.prod(shape) * torch.empty(0, dtype=getattr(torch, dtype)).element_size()
+
+
+def eval_rows(shape: tuple[int, ...], dtype: str, batch_size: int) -> int:
+    """Examples per validation batch: `EVAL_BYTES` of inputs, within [batch_size,
+    MAX_EVAL_ROWS]."""
+    return max(batch_size, min(MAX_EVAL_ROWS, EVAL_BYTES // example_bytes(shape, dtype)))
 
 
 def epoch_batches(

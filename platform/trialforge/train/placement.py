@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 #: The share of a trial's GPU memory its data may take when `data_on_device` is left to choose:
 #: the rest is for the model, its optimizer state and the activations of a batch.
 DEVICE_DATA_SHARE = 0.25
-#: Validation batches: large enough to be one pass for small sets, bounded for big ones.
-EVAL_BATCH = 4096
 
 
 @dataclass(frozen=True)
