@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -127,6 +128,32 @@ def timeline(runs: pd.DataFrame) -> go.Figure:
         ))
     figure.update_yaxes(autorange="reversed", title="trial (by start)")
     figure.update_xaxes(type="date", title=None)
+    return figure
+
+
+def confirmed(entries: dict[str, list[dict[str, Any]]], metric: str) -> go.Figure:
+    """Each confirmed configuration (`search.confirm`, per sweep): its mean over new seeds
+    with its 95% interval as error bars, and each seed's score beside it."""
+    figure = go.Figure()
+    for sweep_id, configs in entries.items():
+        labels = [f"{sweep_id[:8]} {entry['config_id']}" for entry in configs]
+        means = np.array([entry["mean"] for entry in configs], dtype=float)
+        figure.add_trace(go.Scatter(
+            x=labels, y=means.tolist(), mode="markers", name=f"{sweep_id[:8]} mean",
+            marker={"size": 12, "symbol": "diamond"},
+            error_y={"type": "data", "symmetric": False,
+                     "array": (np.array([e["high"] for e in configs], dtype=float)
+                               - means).tolist(),
+                     "arrayminus": (means - np.array([e["low"] for e in configs],
+                                                     dtype=float)).tolist()},
+            hovertemplate="%{x}<br>mean %{y:.4f}<extra>95% interval</extra>"))
+        seeds = [(label, value) for label, entry in zip(labels, configs, strict=True)
+                 for value in entry["values"]]
+        figure.add_trace(go.Scatter(
+            x=[label for label, _ in seeds], y=[value for _, value in seeds], mode="markers",
+            name=f"{sweep_id[:8]} seeds", marker={"size": 6, "opacity": 0.6}))
+    figure.update_yaxes(title=metric)
+    figure.update_xaxes(title="configuration (best mean first)")
     return figure
 
 

@@ -45,11 +45,12 @@ def ray_address() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def tiny_sweep(ray_address: str, tmp_path_factory: pytest.TempPathFactory) -> Home:
     """A real finished sweep, read by the query and dashboard tests: 4 trials of the CNN on
-    digits, 3 epochs, its best model registered as digits-cnn@champion."""
+    digits, 3 epochs, a tenth held out as its test split, its best model registered as
+    digits-cnn@champion."""
     root = tmp_path_factory.mktemp("tiny_sweep") / "home"
     # One trial at a time: the same ASHA decisions every run (at least one trial stopped).
     done = run_cli("sweep", "run", "jobs/cnn_digits.yaml", "search.trials=4", "train.epochs=3",
-                   "search.concurrency=1",
+                   "search.concurrency=1", "data.test_fraction=0.1",
                    home=root, ray_address=ray_address)
     assert done.returncode == 0, done.stderr
     return home_at(root)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import charts
 import loaders
 import streamlit as st
@@ -9,8 +11,8 @@ import streamlit as st
 from trialforge.query import compare
 from trialforge.query.studies import StudyTrials
 
-CHARTS = ["Learning curves", "Parallel coordinates", "Importance", "Slices", "History",
-          "Timeline"]
+CHARTS = ["Learning curves", "Parallel coordinates", "Confirmed", "Importance", "Slices",
+          "History", "Timeline"]
 
 where = loaders.home()
 st.title("Compare runs")
@@ -62,7 +64,9 @@ if len(finite) and finite.min() < finite.max():
     if value_range == (low, high):
         value_range = None  # the whole range: nothing to brush on the chart's axis
 filtered = compare.selected_runs(runs, states, value_range, value)
-shown = ["sweep_id", "name", "state", value, *params, "seconds", "start"]
+confirming = "stage" in runs and (runs["stage"] == "confirm").any()
+shown = ["sweep_id", "name", *(["stage", "config_id", "seed"] if confirming else []), "state",
+         value, *params, "seconds", "start"]
 event = st.dataframe(
     filtered[shown], hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs",
     column_config={
@@ -111,6 +115,17 @@ if tabs["Parallel coordinates"].open:
                             key="parcoords")
         else:
             st.info("Every run has the same parameters: nothing to compare across.")
+
+if tabs["Confirmed"].open:
+    with tabs["Confirmed"]:
+        entries = {r.id: json.loads(r.confirmed) for r in records.itertuples() if r.confirmed}
+        if entries:
+            st.plotly_chart(charts.confirmed(entries, objective), key="confirmed")
+            st.caption("Each configuration's mean over its new seeds, with a 95% Student-t "
+                       "interval; the champion is the best mean.")
+        else:
+            st.info("No confirm stage in these sweeps: each best is a single seed's. Add "
+                    "search.confirm to retrain the top configurations over new seeds.")
 
 SEARCH_TABS = {"Importance": "importance", "Slices": "slice", "History": "history"}
 for title, name in SEARCH_TABS.items():

@@ -25,11 +25,13 @@ table = shown.assign(
 )
 event = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="sweeps",
-    column_order=["open", "id", "name", "family", "state", "metric", "best_value", "trials",
-                  "seconds", "created_at", "model_version", "error"],
+    column_order=["open", "id", "name", "family", "state", "metric", "best_value", "test_value",
+                  "trials", "seconds", "created_at", "model_version", "error"],
     column_config={
         "open": st.column_config.LinkColumn("open", display_text="compare"),
         "best_value": st.column_config.NumberColumn("best", format="%.4f"),
+        "test_value": st.column_config.NumberColumn(
+            "test", format="%.4f", help="the champion on the test split, scored once"),
         "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
         "created_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
         "model_version": "model",

@@ -78,6 +78,8 @@ def test_sweeps_page_lists_and_filters_sweeps(tiny_sweep: Home, open_app) -> Non
     assert list(table["name"]) == ["cnn-digits"]
     assert table["open"].iloc[0] == f"compare?sweep={table['id'].iloc[0]}"
     assert table["trials"].iloc[0].endswith("/ 4")
+    record = query.sweep(tiny_sweep.db_url, str(table["id"].iloc[0]))
+    assert record.test_value is not None and table["test_value"].iloc[0] == record.test_value
     app.text_input[0].input("no-such-sweep")
     assert run(app).dataframe[0].value.empty
     app.text_input[0].input(str(table["id"].iloc[0])[:4])  # an id prefix

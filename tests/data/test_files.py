@@ -24,6 +24,7 @@ DIGITS = load_digits()
 def config(path: Path, **fields: Any) -> SimpleNamespace:
     """The fields a file loader reads, as `DataConfig` would give them."""
     values: dict[str, Any] = {"target": None, "task": "auto", "val_fraction": 0.25,
+                              "test_fraction": 0.0,
                               "image_size": 8, "train_per_class": None}
     return SimpleNamespace(path=str(path), **{**values, **fields})
 
@@ -69,8 +70,9 @@ def test_table_classification_encodes_text_and_fills_gaps(tmp_path: Path, suffix
     data = load_table(config(path, target="label"), seed=0, layout="vector")
     x = torch.cat([data.x_train, data.x_val])
     # height, age, price + 3 one-hot colours; the row without a label is dropped.
-    assert x.shape == (39, 6) and x.dtype == torch.float32
-    assert torch.isfinite(x).all() and x.mean(dim=0).abs().max() < 1e-5
+    assert x.shape == (39, 6) and x.dtype == torch.float32 and torch.isfinite(x).all()
+    assert data.x_train[:, :3].mean(dim=0).abs().max() < 1e-5, "standardized on training rows"
+    assert set(x[:, 3:].unique().tolist()) == {0.0, 1.0}, "colours one-hot"
     assert data.task == "classification" and data.num_classes == 2
     assert data.class_names == ("cat", "dog") and data.y_train.dtype == torch.int64
     assert data.name == path.name

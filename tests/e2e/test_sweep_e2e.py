@@ -30,6 +30,8 @@ def test_a_finished_asha_sweep_tells_one_story_in_every_store(tiny_sweep: Home) 
     shown = run_cli("sweep", "show", record.id, home=tiny_sweep.root)
     assert shown.returncode == 0, shown.stderr
     assert short(record.best_value) in shown.stdout and "stopped_early" in shown.stdout
+    assert f"test {record.metric} (champion, scored once): {short(record.test_value)}" in \
+        " ".join(shown.stdout.split()), "the test split's score"
 
 
 @pytest.mark.parametrize("job", ["mlp_digits"])

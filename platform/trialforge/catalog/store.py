@@ -48,6 +48,11 @@ def make_engine(url: str) -> Engine:
 ADDED_COLUMNS = [
     ("trialforge_sweeps", "pareto_front", "TEXT"),
     ("trialforge_sweeps", "driver", "VARCHAR(300)"),
+    ("trialforge_sweeps", "test_value", "FLOAT"),
+    ("trialforge_sweeps", "confirmed", "TEXT"),
+    ("trialforge_trials", "stage", "VARCHAR(8)"),
+    ("trialforge_trials", "config_id", "VARCHAR(16)"),
+    ("trialforge_trials", "seed", "INTEGER"),
 ]
 
 

@@ -42,6 +42,8 @@ class SweepRecord(Base):
     metric: Mapped[str] = mapped_column(String(100))
     mode: Mapped[str] = mapped_column(String(3))
     best_value: Mapped[float | None] = mapped_column(Float)
+    # The champion's objective on the test split (`data.test_fraction`), scored once.
+    test_value: Mapped[float | None] = mapped_column(Float)
     best_run_id: Mapped[str | None] = mapped_column(String(64))
     model_version: Mapped[str | None] = mapped_column(String(300))
     trials_total: Mapped[int] = mapped_column(Integer, default=0)
@@ -52,6 +54,9 @@ class SweepRecord(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # A multi-objective sweep's Pareto front: JSON [{"params": ..., "values": ...}, ...].
     pareto_front: Mapped[str | None] = mapped_column(Text)
+    # The confirm stage's configurations, best mean first: JSON [{"config_id", "params",
+    # "values", "mean", "low", "high", "seeds", "trial_ids"}, ...] (`search.confirm`).
+    confirmed: Mapped[str | None] = mapped_column(Text)
     # `host:pid:start` of the process driving it: `sweep resume` refuses a live one.
     driver: Mapped[str | None] = mapped_column(String(300))
 
@@ -90,3 +95,6 @@ class TrialRecord(Base):
     epochs: Mapped[int] = mapped_column(Integer, default=0)
     value: Mapped[float | None] = mapped_column(Float)
     ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stage: Mapped[str | None] = mapped_column(String(8))  # search, or confirm
+    config_id: Mapped[str | None] = mapped_column(String(16), index=True)  # knobs, not seed
+    seed: Mapped[int | None] = mapped_column(Integer)

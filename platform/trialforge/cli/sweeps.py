@@ -152,6 +152,14 @@ def _print_result(result: SweepResult, home: Home) -> None:
     if best is not None:
         params = ", ".join(f"{k}={short(v)}" for k, v in sorted(best.params.items()))
         out.print(f"best {p.metric} = [bold]{best.value:.4f}[/bold]  {params}")
+    if result.confirmed:
+        mean, low, high = result.confirmed[0].interval
+        out.print(f"confirmed over {len(result.confirmed[0].values)} new seeds: {p.metric} "
+                  f"mean {mean:.4f}, 95% interval [{low:.4f}, {high:.4f}] (config "
+                  f"{result.confirmed[0].config_id})")
+    if result.test:
+        scores = ", ".join(f"{name} = {value:.4f}" for name, value in result.test.items())
+        out.print(f"champion on the test split (scored once): {scores}")
     if result.model is not None:
         out.print(
             f"model: {result.model.name} version {result.model.version}, "
@@ -206,6 +214,7 @@ def sweep_show(
         ("id", record.id), ("name", record.name), ("state", record.state),
         ("family", record.family), ("created", record.created_at),
         ("finished", record.finished_at), (f"best {record.metric}", short(record.best_value)),
+        (f"test {record.metric} (champion, scored once)", short(record.test_value)),
         ("model", record.model_version), ("optuna study", record.study_name),
         ("mlflow experiment", record.mlflow_experiment_id),
         ("mlflow sweep run", record.mlflow_parent_run_id),
@@ -215,6 +224,11 @@ def sweep_show(
             out.print(f"[bold]{label}[/bold]: {value}")
     if record.pareto_front:
         _print_pareto_front(json.loads(record.pareto_front))
+    if record.confirmed:
+        _print_confirmed(json.loads(record.confirmed), record.metric)
+    elif record.state == "finished":
+        out.print(f"[dim]the best {record.metric} is one trial's, of a single seed: add "
+                  "search.confirm to retrain the top configurations over new seeds[/dim]")
     failed = [end for end in query.trial_ends(where.db_url, record.id) if end.failure]
     if failed:
         table = Table("trial", "failure", "epochs", "reason", title="Failed trials")
@@ -231,13 +245,26 @@ def sweep_show(
     # Each trial's score: its objective at its best epoch (the checkpoint kept).
     score = f"metrics.best_{record.metric}"
     params = [c for c in trials.columns if c.startswith("params.") and trials[c].nunique() > 1]
-    table = Table("trial", "state", f"best {record.metric}", "at epoch",
+    table = Table("trial", "stage", "config", "state", f"best {record.metric}", "at epoch",
                   *[c.removeprefix("params.") for c in params])
-    for _, row in trials.sort_values("name").iterrows():
+    for _, row in trials.sort_values(["stage", "name"], na_position="first").iterrows():
         table.add_row(
-            str(row["name"]), str(row["state"]), short(row.get(score)), short(row["best_epoch"]),
-            *[short(row[c]) for c in params],
+            str(row["name"]), str(row["stage"]), str(row["config_id"]), str(row["state"]),
+            short(row.get(score)), short(row["best_epoch"]), *[short(row[c]) for c in params],
         )
+    out.print(table)
+
+
+def _print_confirmed(entries: list[dict[str, Any]], metric: str) -> None:
+    """The confirm stage: each configuration's mean over its new seeds, with a 95% interval
+    (Student's t); the champion is the first."""
+    table = Table("config", f"mean {metric}", "95% interval", "seeds", "params",
+                  title="Confirmed over new seeds (the champion: best mean)")
+    for entry in entries:
+        params = ", ".join(f"{k}={short(v)}" for k, v in sorted(entry["params"].items()))
+        table.add_row(entry["config_id"], short(entry["mean"]),
+                      f"[{short(entry['low'])}, {short(entry['high'])}]", str(entry["seeds"]),
+                      params)
     out.print(table)
 
 

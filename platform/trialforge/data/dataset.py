@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from trialforge.tasks import Task
+
+if TYPE_CHECKING:
+    from trialforge.data.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,9 @@ class Dataset:
 
     `num_classes` is the model's output width: the classes of a classifier, 1 for a
     regression, the vocabulary size of a language model. `model_args` are passed on to the
-    model builder (e.g. `vocab_size` for token inputs).
+    model builder (e.g. `vocab_size` for token inputs). The test split (`data.test_fraction`)
+    stays with the driver: trials get the dataset `without_test()`. `preprocessing` turns raw
+    input into these tensors (fitted on the training split).
     """
 
     name: str
@@ -28,6 +34,15 @@ class Dataset:
     task: Task = "classification"
     class_names: tuple[str, ...] = ()
     model_args: dict[str, Any] = field(default_factory=dict)
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    preprocessing: Preprocessing | None = None
+
+    def without_test(self) -> Dataset:
+        """The train/validation split alone: what trials see."""
+        if self.x_test is None:
+            return self
+        return dataclasses.replace(self, x_test=None, y_test=None)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,15 +57,13 @@ class Dataset:
     @property
     def nbytes(self) -> int:
         """The memory its tensors take."""
-        tensors = (self.x_train, self.y_train, self.x_val, self.y_val)
-        return sum(tensor.nelement() * tensor.element_size() for tensor in tensors)
+        tensors = (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)
+        return sum(t.nelement() * t.element_size() for t in tensors if t is not None)
 
     def to(self, device: torch.device) -> Dataset:
         """The same split with its tensors on `device`."""
         if self.x_train.device == device:
             return self
-        return Dataset(
-            self.name, self.x_train.to(device), self.y_train.to(device), self.x_val.to(device),
-            self.y_val.to(device), self.num_classes, self.task, self.class_names,
-            self.model_args,
-        )
+        return dataclasses.replace(
+            self.without_test(), x_train=self.x_train.to(device), y_train=self.y_train.to(device),
+            x_val=self.x_val.to(device), y_val=self.y_val.to(device))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trialforge.data.dataset import Dataset
+from trialforge.data.preprocessing import ArrayInputs, Preprocessing
 from trialforge.data.split import few_labels, split_dataset
 from trialforge.errors import DataError
 
@@ -34,7 +35,9 @@ def load_digits(config: DataConfig, *, seed: int = 0, layout: str = "image") -> 
     if layout not in _SHAPES:
         raise DataError(f"digits cannot be shaped as {layout!r}; allowed: {', '.join(_SHAPES)}")
     pixels, y = _digits_file()
-    x = (pixels / 16.0).astype(np.float32).reshape(_SHAPES[layout])
+    # Raw input: the 64 pixel values (0-16) of an image, row by row, as scikit-learn has them.
+    inputs = ArrayInputs.named("pixel_", _SHAPES[layout][1:], scale=1 / 16)
+    x = inputs.values(pixels)
     names = tuple(str(digit) for digit in range(10))
     if config.classes is not None:
         unknown = sorted(set(config.classes) - set(range(10)))
@@ -45,7 +48,10 @@ def load_digits(config: DataConfig, *, seed: int = 0, layout: str = "image") -> 
         x, y = x[keep], np.array([relabel[int(digit)] for digit in y[keep]], dtype=np.int64)
         names = tuple(str(digit) for digit in config.classes)
     data = split_dataset("digits", x, y, task="classification",
-                         val_fraction=config.val_fraction, seed=seed, class_names=names)
+                         val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                         seed=seed, class_names=names,
+                         preprocessing=Preprocessing(inputs=inputs, task="classification",
+                                                     class_names=list(names)))
     if config.train_per_class is not None:
         data = few_labels(data, config.train_per_class, seed)
     return data

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from trialforge.data.dataset import Dataset
-from trialforge.data.split import few_labels, split_dataset
+from trialforge.data.preprocessing import ArrayInputs, ImageInputs, Preprocessing, TableInputs
+from trialforge.data.split import SplitIndices, few_labels, split_dataset, split_indices
 from trialforge.errors import DataError
 from trialforge.tasks import Task
 
@@ -39,6 +40,8 @@ class FileConfig(Protocol):
     @property
     def val_fraction(self) -> float: ...
     @property
+    def test_fraction(self) -> float: ...
+    @property
     def image_size(self) -> int: ...
     @property
     def train_per_class(self) -> int | None: ...
@@ -47,9 +50,10 @@ class FileConfig(Protocol):
 def load_table(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     """A CSV or Parquet table: `data.target` is the target, every other column a feature.
 
-    Numeric features stay numbers, text features are one-hot encoded, all are standardized;
-    missing features get the column mean, rows without a target are dropped. `data.task: auto`
-    is a regression for a float target, a classification otherwise.
+    Split first, then preprocessed with the training rows' statistics (`TableInputs`):
+    numbers standardized (a missing one becomes the mean), text one-hot. Rows without a
+    target are dropped. `data.task: auto` is a regression for a float target, a
+    classification otherwise.
     """
     path = existing_path(config.path, "a .csv or .parquet file")
     if layout != "vector":
@@ -84,20 +88,13 @@ def load_table(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     if task == "regression" and not pd.api.types.is_numeric_dtype(labels.dtype):
         raise DataError(f"{path}: data.task is regression but target {target!r} is not numeric "
                         f"(e.g. {labels.iloc[0]!r}); set data.task: classification")
-    x = _table_features(frame.drop(columns=[target]))
-    return _split(path, f"target {target!r}", x, labels.to_numpy(), task, config, seed)
-
-
-def _table_features(features: pd.DataFrame) -> np.ndarray:
-    """Float32 (N, F) features: text one-hot, missing numbers the mean, all standardized."""
-    text = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
-    numbers = pd.get_dummies(features, columns=text, dtype=np.float64).astype(np.float64)
-    # An all-missing column has no mean; 0 keeps it a constant (standardized away below).
-    values = numbers.fillna(numbers.mean()).fillna(0.0).to_numpy(np.float64)
-    std = values.std(axis=0)
-    std[std == 0] = 1.0  # a constant column would otherwise divide by zero
-    standardized: np.ndarray = ((values - values.mean(axis=0)) / std).astype(np.float32)
-    return standardized
+    y, names = _encode_target(path, f"target {target!r}", labels.to_numpy(), task)
+    split = split_indices(path.name, y, task=task, val_fraction=config.val_fraction,
+                          test_fraction=config.test_fraction, seed=seed)
+    features = frame.drop(columns=[target]).reset_index(drop=True)
+    inputs = TableInputs.fit(features.iloc[split.train])
+    return _split(path, inputs.transform(features), y, task, config, seed, names,
+                  Preprocessing(inputs=inputs, task=task, class_names=list(names)), split)
 
 
 def load_npz(config: FileConfig, *, seed: int, layout: str) -> Dataset:
@@ -145,8 +142,12 @@ def load_npz(config: FileConfig, *, seed: int, layout: str) -> Dataset:
     if task == "regression" and target.dtype.kind not in "biuf":
         raise DataError(f"{path}: data.task is regression but y has dtype {target.dtype}; "
                         "store numbers or set data.task: classification")
-    return _split(path, "y", _npz_layout(path, x.astype(np.float32), layout), target, task,
-                  config, seed)
+    shaped = _npz_layout(path, x.astype(np.float32), layout)
+    y, classes = _encode_target(path, "y", target, task)
+    # Raw input: an example's values, flattened, in columns x0, x1, ...
+    inputs = ArrayInputs.named("x", shaped.shape[1:])
+    return _split(path, shaped, y, task, config, seed, classes,
+                  Preprocessing(inputs=inputs, task=task, class_names=list(classes)))
 
 
 def _npz_layout(path: Path, x: np.ndarray, layout: str) -> np.ndarray:
@@ -177,15 +178,17 @@ def load_images(config: FileConfig, *, seed: int, layout: str) -> Dataset:
         raise DataError(f"{root}: images can be shaped as 'image' or 'vector', not {layout!r}")
     class_names, files = image_files(root)
     decoded = [decode_image(file, config.image_size) for _, file in files]
-    gray = all(is_gray for _, is_gray in decoded)
-    # (N, H, W, 3) -> (N, C, H, W); gray images were copied to all three channels.
-    pixels = np.stack([rgb for rgb, _ in decoded]).transpose(0, 3, 1, 2)
-    x = pixels[:, :1 if gray else 3].astype(np.float32) / 255
-    if layout == "vector":
-        x = x.reshape(len(x), -1)
+    # Gray images were copied to all three channels: the model takes one when all are gray.
+    inputs = ImageInputs(size=config.image_size,
+                         channels=1 if all(is_gray for _, is_gray in decoded) else 3,
+                         flatten=layout == "vector")
+    x = inputs.pixels(np.stack([rgb for rgb, _ in decoded]))
     labels = np.array([label for label, _ in files], dtype=np.int64)
-    data = split_dataset(root.name, np.ascontiguousarray(x), labels, task="classification",
-                         val_fraction=config.val_fraction, seed=seed, class_names=class_names)
+    data = split_dataset(root.name, x, labels, task="classification",
+                         val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                         seed=seed, class_names=class_names,
+                         preprocessing=Preprocessing(inputs=inputs, task="classification",
+                                                     class_names=list(class_names)))
     if config.train_per_class is not None:
         data = few_labels(data, config.train_per_class, seed)
     return data
@@ -259,24 +262,29 @@ def infer_task(task: str, *, regression: bool) -> Task:
     raise DataError(f"data.task {task!r}: allowed: auto, classification, regression")
 
 
-def _split(path: Path, what: str, x: np.ndarray, target: np.ndarray, task: Task,
-           config: FileConfig, seed: int) -> Dataset:
-    """Encode the target (labels 0..C-1, or float32) and split with `seed`."""
-    names: tuple[str, ...] = ()
-    if task == "classification":
-        try:
-            codes, uniques = pd.factorize(target, sort=True)
-        except TypeError:  # labels of mixed types do not sort; their text does
-            codes, uniques = pd.factorize(target.astype(str), sort=True)
-        if (codes < 0).any():  # factorize codes a missing label as -1
-            raise DataError(f"{path}: {what} has missing labels; fill or drop them")
-        if len(uniques) < 2:
-            raise DataError(f"{path}: {what} has one class only ({uniques[0]!r}); a classifier "
-                            "needs two: add other classes or set data.task: regression")
-        y, names = codes.astype(np.int64), tuple(str(label) for label in uniques)
-    else:
-        y = target.astype(np.float32)
+def _encode_target(path: Path, what: str, target: np.ndarray, task: Task,
+                   ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels 0..C-1 and their names (classification), or float32 targets."""
+    if task != "classification":
+        return target.astype(np.float32), ()
+    try:
+        codes, uniques = pd.factorize(target, sort=True)
+    except TypeError:  # labels of mixed types do not sort; their text does
+        codes, uniques = pd.factorize(target.astype(str), sort=True)
+    if (codes < 0).any():  # factorize codes a missing label as -1
+        raise DataError(f"{path}: {what} has missing labels; fill or drop them")
+    if len(uniques) < 2:
+        raise DataError(f"{path}: {what} has one class only ({uniques[0]!r}); a classifier "
+                        "needs two: add other classes or set data.task: regression")
+    return codes.astype(np.int64), tuple(str(label) for label in uniques)
+
+
+def _split(path: Path, x: np.ndarray, y: np.ndarray, task: Task, config: FileConfig, seed: int,
+           names: tuple[str, ...], preprocessing: Preprocessing,
+           indices: SplitIndices | None = None) -> Dataset:
+    """Split with `seed` (or `indices`), once x and y are known to be finite."""
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise DataError(f"{path}: holds NaN or infinite values; remove or fill them")
     return split_dataset(path.name, x, y, task=task, val_fraction=config.val_fraction,
-                         seed=seed, class_names=names)
+                         test_fraction=config.test_fraction, seed=seed, class_names=names,
+                         indices=indices, preprocessing=preprocessing)

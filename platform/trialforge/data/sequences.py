@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from trialforge.data.dataset import Dataset
+from trialforge.data.preprocessing import ArrayInputs, Preprocessing, TextInputs
 from trialforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -41,26 +42,38 @@ def load_series(config: DataConfig, *, seed: int, layout: str) -> Dataset:
         raise DataError(f"series are sequences; shape them as sequence (rnn) or vector (mlp), "
                         f"not {layout!r}")
     series = generate_series()
-    cut = int(len(series) * (1 - config.val_fraction))
-    if cut <= config.window or len(series) - cut <= config.window:
+    end = int(len(series) * (1 - config.test_fraction))  # the test part comes last
+    cut = int(len(series) * (1 - config.val_fraction - config.test_fraction))
+    if cut <= config.window or end - cut <= config.window or (
+            end < len(series) and len(series) - end <= config.window):
         raise DataError(f"data.window={config.window} is too long for a {len(series)}-step "
-                        f"series split {1 - config.val_fraction:.0%}/{config.val_fraction:.0%}")
-    mean, std = series[:cut].mean(), series[:cut].std()
-    scaled = (series - mean) / std
-    x_train, y_train = _windows(scaled[:cut], config.window)
-    # Validation windows may look back into the training part, as a live forecast would.
-    x_val, y_val = _windows(scaled[cut - config.window :], config.window)
-    if layout == "sequence":
-        x_train, x_val = x_train[..., None], x_val[..., None]
-    return Dataset("series", torch.from_numpy(x_train), torch.from_numpy(y_train),
-                   torch.from_numpy(x_val), torch.from_numpy(y_val), num_classes=1,
-                   task="regression")
+                        f"series split {cut}/{end - cut}/{len(series) - end} steps "
+                        "(train/validation/test)")
+    mean, std = float(series[:cut].mean()), float(series[:cut].std())
+    shape = (config.window, 1) if layout == "sequence" else (config.window,)
+    # Raw input: the last `window` values, oldest first, in columns t0, t1, ...
+    inputs = ArrayInputs.named("t", shape, offset=mean, scale=1 / std)
+    scaled = ((series.astype(np.float64) - mean) / std).astype(np.float32)
+    # Validation (and test) windows may look back into the part before, as a live forecast
+    # would.
+    parts = [_windows(scaled[start:stop], config.window, shape)
+             for start, stop in ((0, cut), (cut - config.window, end),
+                                 (end - config.window, len(series)))]
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = parts
+    tested = end < len(series)
+    return Dataset("series", x_train, y_train, x_val, y_val, num_classes=1, task="regression",
+                   x_test=x_test if tested else None, y_test=y_test if tested else None,
+                   preprocessing=Preprocessing(inputs=inputs, task="regression",
+                                               target_mean=mean, target_std=std))
 
 
-def _windows(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    starts = np.arange(len(values) - window)
-    x = values[starts[:, None] + np.arange(window)]
-    return np.ascontiguousarray(x, dtype=np.float32), values[starts + window].astype(np.float32)
+def _windows(values: np.ndarray, window: int, shape: tuple[int, ...],
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every window of `window` steps (shaped `shape`) and the value after it."""
+    starts = np.arange(max(0, len(values) - window))
+    x = values[starts[:, None] + np.arange(window)].reshape(len(starts), *shape)
+    return (torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+            torch.from_numpy(values[starts + window].astype(np.float32)))
 
 
 def read_text(path: Path) -> str:
@@ -100,7 +113,18 @@ def load_text(config: DataConfig, *, seed: int, layout: str) -> Dataset:
                         f"text or a shorter window")
     blocks = tokens[: chunks * (config.window + 1)].reshape(chunks, config.window + 1)
     x, y = torch.from_numpy(blocks[:, :-1].copy()), torch.from_numpy(blocks[:, 1:].copy())
-    cut = chunks - val_chunks
-    return Dataset("text", x[:cut], y[:cut], x[cut:], y[cut:], num_classes=len(vocab),
+    test_chunks = math.ceil(chunks * config.test_fraction)  # the last chunks
+    end = chunks - test_chunks
+    cut = end - val_chunks
+    if cut < 1:
+        raise DataError(f"data.path {str(path)!r}: {chunks} chunks of data.window="
+                        f"{config.window} cannot be split train/validation/test; use more "
+                        "text, a shorter window or smaller fractions")
+    return Dataset("text", x[:cut], y[:cut], x[cut:end], y[cut:end], num_classes=len(vocab),
                    task="language_model", class_names=tuple(vocab),
-                   model_args={"vocab_size": len(vocab)})
+                   model_args={"vocab_size": len(vocab)},
+                   x_test=x[end:] if test_chunks else None,
+                   y_test=y[end:] if test_chunks else None,
+                   preprocessing=Preprocessing(
+                       inputs=TextInputs(vocab=vocab, window=config.window),
+                       task="language_model", class_names=vocab))

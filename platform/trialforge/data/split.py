@@ -7,17 +7,63 @@ importing scikit-learn costs ~1 s of CPU, paid by every sweep's driver before it
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from trialforge.data.dataset import Dataset
+from trialforge.data.preprocessing import Preprocessing
 from trialforge.errors import DataError
 from trialforge.tasks import Task
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    """Which examples train, validate and test (empty: no test split)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_indices(
+    name: str, y: np.ndarray, *, task: Task, val_fraction: float, seed: int,
+    test_fraction: float = 0.0, stratify: bool = True,
+) -> SplitIndices:
+    """Seeded indices of each split: the test split (`ceil(test_fraction * n)` examples) is
+    carved off first, then the validation split (`ceil(val_fraction * n)`) from the rest;
+    stratified by class for classification when every class can give one to each split.
+
+    A single class, or too few examples to fill each split, is a `DataError`.
+    """
+    if len(y) < 2:
+        raise DataError(f"{name}: {len(y)} example(s); need at least 2 to split train/val")
+    stratified = False
+    if task == "classification":
+        labels, counts = np.unique(y, return_counts=True)
+        if len(labels) < 2:
+            raise DataError(f"{name}: only one class ({labels[0]!r}); a classifier needs two")
+        held_out = min(val_fraction, test_fraction or 1.0)
+        stratified = (stratify and counts.min() >= (3 if test_fraction else 2)
+                      and round(len(y) * held_out) >= len(labels))
+    generator = np.random.default_rng(seed)
+    rest = np.arange(len(y))
+    test = np.zeros(0, dtype=np.int64)
+    if test_fraction:
+        test, rest = _carve(y, rest, math.ceil(test_fraction * len(y)), generator, stratified)
+    val, train = _carve(y, rest, math.ceil(val_fraction * len(y)), generator, stratified)
+    if not (len(val) and len(train) and (len(test) or not test_fraction)):
+        fractions = f"data.val_fraction={val_fraction}" + (
+            f" and data.test_fraction={test_fraction}" if test_fraction else "")
+        raise DataError(f"{name}: cannot split {len(y)} examples with {fractions}: a split "
+                        "would be empty")
+    return SplitIndices(train, val, test)
 
 
 def split_dataset(
@@ -30,60 +76,53 @@ def split_dataset(
     seed: int,
     class_names: tuple[str, ...] = (),
     stratify: bool = True,
+    test_fraction: float = 0.0,
+    indices: SplitIndices | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> Dataset:
-    """Split arrays into a `Dataset`: stratified by class for classification, seeded.
+    """Split arrays into a `Dataset` (with `indices`, or `split_indices`' own).
 
-    Classification labels must be 0..C-1 already; a single class, or too few examples to
-    put one in each split, is a `DataError`.
+    Classification labels must be 0..C-1 already.
     """
     if len(x) != len(y):
         raise DataError(f"{name}: {len(x)} inputs but {len(y)} targets")
-    if len(x) < 2:
-        raise DataError(f"{name}: {len(x)} example(s); need at least 2 to split train/val")
-    num_classes = 1
-    stratified = False
-    if task == "classification":
-        labels, counts = np.unique(y, return_counts=True)
-        if len(labels) < 2:
-            raise DataError(f"{name}: only one class ({labels[0]!r}); a classifier needs two")
-        num_classes = int(y.max()) + 1
-        # Stratify when every class can give an example to both splits.
-        stratified = (stratify and counts.min() >= 2
-                      and round(len(y) * val_fraction) >= len(labels))
-    val, train = _split_indices(y, val_fraction, seed, stratified)
-    if not (len(val) and len(train)):
-        raise DataError(f"{name}: cannot split {len(y)} examples with "
-                        f"data.val_fraction={val_fraction}: a split would be empty")
-    x_train, x_val, y_train, y_val = x[train], x[val], y[train], y[val]
+    split = indices or split_indices(name, y, task=task, val_fraction=val_fraction, seed=seed,
+                                     test_fraction=test_fraction, stratify=stratify)
+
+    def part(values: np.ndarray, index: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(values[index]))
+
+    tested = len(split.test) > 0
     return Dataset(
         name=name,
-        x_train=torch.from_numpy(np.ascontiguousarray(x_train)),
-        y_train=torch.from_numpy(np.ascontiguousarray(y_train)),
-        x_val=torch.from_numpy(np.ascontiguousarray(x_val)),
-        y_val=torch.from_numpy(np.ascontiguousarray(y_val)),
-        num_classes=num_classes,
+        x_train=part(x, split.train),
+        y_train=part(y, split.train),
+        x_val=part(x, split.val),
+        y_val=part(y, split.val),
+        num_classes=int(y.max()) + 1 if task == "classification" else 1,
         task=task,
         class_names=class_names,
+        x_test=part(x, split.test) if tested else None,
+        y_test=part(y, split.test) if tested else None,
+        preprocessing=preprocessing,
     )
 
 
-def _split_indices(y: np.ndarray, val_fraction: float, seed: int, stratify: bool,
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffled indices of the validation and training examples."""
-    generator = np.random.default_rng(seed)
-    n_val = math.ceil(val_fraction * len(y))
+def _carve(y: np.ndarray, pool: np.ndarray, count: int, generator: np.random.Generator,
+           stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """`count` shuffled examples of `pool`, and the rest of it (shuffled)."""
     if not stratify:
-        order = generator.permutation(len(y))
-        return order[:n_val], order[n_val:]
-    groups = [generator.permutation(np.flatnonzero(y == label)) for label in np.unique(y)]
-    share = np.array([len(group) for group in groups]) * n_val / len(y)
+        order = generator.permutation(pool)
+        return order[:count], order[count:]
+    groups = [generator.permutation(pool[y[pool] == label]) for label in np.unique(y[pool])]
+    share = np.array([len(group) for group in groups]) * count / len(pool)
     counts = np.floor(share).astype(int)
     # What rounding down left over goes to the classes it shortchanged most.
-    for index in np.argsort(counts - share, kind="stable")[: n_val - counts.sum()]:
+    for index in np.argsort(counts - share, kind="stable")[: count - counts.sum()]:
         counts[index] += 1
-    val = np.concatenate([group[:count] for group, count in zip(groups, counts, strict=True)])
-    train = np.concatenate([group[count:] for group, count in zip(groups, counts, strict=True)])
-    return generator.permutation(val), generator.permutation(train)
+    taken = np.concatenate([group[:n] for group, n in zip(groups, counts, strict=True)])
+    rest = np.concatenate([group[n:] for group, n in zip(groups, counts, strict=True)])
+    return generator.permutation(taken), generator.permutation(rest)
 
 
 def few_labels(data: Dataset, per_class: int, seed: int) -> Dataset:
@@ -95,8 +134,7 @@ def few_labels(data: Dataset, per_class: int, seed: int) -> Dataset:
         for label in np.unique(labels)
     ])
     keep.sort()
-    return Dataset(data.name, data.x_train[keep], data.y_train[keep], data.x_val, data.y_val,
-                   data.num_classes, data.task, data.class_names, data.model_args)
+    return dataclasses.replace(data, x_train=data.x_train[keep], y_train=data.y_train[keep])
 
 
 Labelled = tuple[int, Path]  # a file and its class

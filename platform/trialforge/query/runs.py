@@ -14,8 +14,11 @@ from trialforge.query.history import metric_histories
 from trialforge.tracking.tags import (
     BEST_CHECKPOINT_DIR,
     TAG_BEST_EPOCH,
+    TAG_CONFIG,
     TAG_KIND,
     TAG_REASON,
+    TAG_SEED,
+    TAG_STAGE,
     TAG_STATE,
     TAG_SWEEP,
     TAG_TRIAL,
@@ -50,6 +53,8 @@ def trials(
                 "start": run.info.start_time, "end": run.info.end_time,
                 "best_epoch": _int(tags.get(TAG_BEST_EPOCH)),
                 "backbone": tags.get(LINEAGE_PREFIX),
+                "stage": tags.get(TAG_STAGE), "config_id": tags.get(TAG_CONFIG),
+                "seed": _int(tags.get(TAG_SEED)),
             }
             row.update({f"params.{k}": v for k, v in run.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})

@@ -1,10 +1,5 @@
 """MLflow Model Registry: versions and aliases of the models sweeps produce."""
 
-from trialforge.registry.versions import (
-    RegisteredVersion,
-    load_model,
-    register_best_model,
-    warm_up_export,
-)
+from trialforge.registry.versions import RegisteredVersion, load_model, register_best_model
 
-__all__ = ["RegisteredVersion", "load_model", "register_best_model", "warm_up_export"]
+__all__ = ["RegisteredVersion", "load_model", "register_best_model"]

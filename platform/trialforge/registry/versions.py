@@ -1,15 +1,15 @@
 """The MLflow Model Registry: register a sweep's best model under an alias, and load it back.
 
-A registered model holds two forms, neither of them a pickle: MLflow's `pt2` (torch.export)
-for `mlflow.pyfunc` serving, and the state dict plus the spec that rebuilds the real
-`nn.Module` class, which `load_model` returns (so it can be fine-tuned or cut for transfer).
+A registered model is its state dict and the JSON that rebuilds it (`model_config`: the
+spec, the shapes, the preprocessing fitted on the training split), nothing pickled. MLflow
+serves it as a pyfunc that takes raw input (`registry.pyfunc`); `load_model` returns the real
+`nn.Module` class (to fine-tune it or cut it for transfer), its preprocessing attached.
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from trialforge.data.preprocessing import ArrayInputs, Preprocessing
 from trialforge.errors import NotFoundError
 from trialforge.home import resolve_home
 from trialforge.models import build_model
 from trialforge.spec import SweepSpec
-from trialforge.train.contract import CHECKPOINT_FILE, load_checkpoint
+from trialforge.train.contract import CHECKPOINT_FILE, TrialCheckpoint, load_checkpoint
 
 STATE_DICT_FILE = "state_dict.pt"
 MODEL_DIR = "model"  # in the sweep run's artifacts
@@ -39,17 +40,16 @@ class RegisteredVersion:
         return f"models:/{self.name}@{self.alias}"
 
 
-def warm_up_export() -> threading.Thread:
-    """Start paying torch.export's one-time set-up (~1.5 s a process) on a thread, while the
-    trials train, so `register_best_model` does not pay it at the sweep's end. Join the
-    thread before registering: torch.export is not safe to run on two threads at once."""
+def best_checkpoint(tracking_uri: str, trial_run_id: str) -> TrialCheckpoint:
+    """The best checkpoint a trial's MLflow run keeps, loaded with `weights_only=True`."""
+    from mlflow.tracking import MlflowClient
 
-    def export_once() -> None:
-        torch.export.export(nn.Linear(1, 1), (torch.zeros(1, 1),))
+    from trialforge.tracking.tags import BEST_CHECKPOINT_DIR
 
-    thread = threading.Thread(target=export_once, daemon=True, name="export-warm-up")
-    thread.start()
-    return thread
+    client = MlflowClient(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="trialforge-checkpoint-") as tmp:
+        return load_checkpoint(Path(client.download_artifacts(
+            trial_run_id, f"{BEST_CHECKPOINT_DIR}/{CHECKPOINT_FILE}", tmp)))
 
 
 def register_best_model(
@@ -57,55 +57,45 @@ def register_best_model(
     tracking_uri: str,
     sweep_run_id: str,
     trial_run_id: str,
+    state: TrialCheckpoint,
     spec: SweepSpec,
     value: float,
     sweep_id: str,
+    test_value: float | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RegisteredVersion:
-    """Register the best checkpoint of `trial_run_id` as a new version of `spec.model_name`.
+    """Register `state`, the best checkpoint of `trial_run_id`, as a new version of
+    `spec.model_name`.
 
     The model is stored with the sweep's parent run; the version's tags name the trial run,
-    the sweep and the metric, so every version leads back to what produced it. Only explicit
-    clients are used: MLflow's fluent API would set process-wide URIs (and the
-    MLFLOW_TRACKING_URI variable) that a second sweep in the same process would then inherit.
+    the sweep, the metric, the champion's test score (`data.test_fraction`) and `tags` (its
+    confirmed mean and interval), so every version leads back to what produced it. Only
+    explicit clients are used: MLflow's fluent API would set process-wide URIs (and the
+    MLFLOW_TRACKING_URI variable) that a second sweep in the same process would then
+    inherit.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
     from mlflow.tracking import MlflowClient
 
-    from trialforge.tracking.tags import BEST_CHECKPOINT_DIR
-
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     metric = spec.search.objective
     with tempfile.TemporaryDirectory(prefix="trialforge-register-") as tmp:
-        local = client.download_artifacts(
-            trial_run_id, f"{BEST_CHECKPOINT_DIR}/{CHECKPOINT_FILE}", tmp
-        )
-        state = load_checkpoint(Path(local))
-        model_args = state.get("model_args", {})
-        model = _rebuild(spec, tuple(state["input_shape"]), state["num_classes"], state["model"],
-                         model_args)
-        dtype = getattr(torch, state.get("input_dtype", "float32"))
+        config = model_config(spec, state)
         state_dict_path = Path(tmp) / STATE_DICT_FILE
-        torch.save(model.state_dict(), state_dict_path)
+        torch.save(rebuild_model(config, state["model"]).state_dict(), state_dict_path)
         model_dir = Path(tmp) / "model"
-        mlflow.pytorch.save_model(
-            model,
+        mlflow.pyfunc.save_model(
             str(model_dir),
-            serialization_format="pt2",
-            # What the model takes: images, vectors, tokens, or a generator's noise.
-            input_example=torch.zeros(
-                (2, *state.get("example_shape", state["input_shape"])), dtype=dtype
-            ).numpy(),
-            # Given explicitly: inferring them costs ~8 s per model.
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy"],
-            extra_files=[str(state_dict_path)],
-            metadata={
-                "trialforge_spec": spec.to_dict(),
-                "input_shape": list(state["input_shape"]),
-                "num_classes": int(state["num_classes"]),
-                "model_args": model_args,
-            },
+            python_model=str(Path(__file__).with_name("serving.py")),
+            artifacts={"state_dict": str(state_dict_path)},
+            model_config=config,
+            signature=_signature(Preprocessing.model_validate(config["preprocessing"])),
+            # Given explicitly: inferring them costs ~8 s per model. The environment also
+            # needs trialforge itself (serve with --env-manager local where it is installed).
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "numpy", "pandas",
+                              "pydantic", "pillow"],
         )
         client.log_artifacts(sweep_run_id, str(model_dir), MODEL_DIR)
     try:
@@ -122,7 +112,9 @@ def register_best_model(
             "trialforge.trial_run_id": trial_run_id,
             "trialforge.metric": metric,
             "trialforge.value": f"{value:.6g}",
-            "trialforge.epoch": str(state["epoch"]),
+            "trialforge.epoch": str(config["epoch"]),
+            **({"trialforge.test_value": f"{test_value:.6g}"} if test_value is not None else {}),
+            **(tags or {}),
         },
         description=f"Best trial of sweep {sweep_id}: {metric} = {value:.4f}",
     )
@@ -138,21 +130,27 @@ class LoadedVersion:
     version: str
     run_id: str | None
     spec: SweepSpec
-    metadata: dict[str, Any]
+    metadata: dict[str, Any]  # its `model_config`
     weights: dict[str, torch.Tensor]
 
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing.model_validate(self.metadata["preprocessing"])
+
     def module(self) -> nn.Module:
-        """The model, rebuilt from its spec, weights loaded, in eval mode."""
-        return _rebuild(self.spec, tuple(self.metadata["input_shape"]),
-                        int(self.metadata["num_classes"]), self.weights,
-                        self.metadata.get("model_args", {}))
+        """The model, rebuilt from its spec, weights loaded, in eval mode; its raw-input
+        `preprocessing` attached (`model.preprocessing.transform(frame)`, `.answers(...)`)."""
+        model = rebuild_model(self.metadata, self.weights)
+        model.preprocessing = self.preprocessing  # type: ignore[assignment]
+        return model
 
 
 def load_model(model_uri: str, tracking_uri: str | None = None) -> nn.Module:
     """Load `models:/NAME@ALIAS` or `models:/NAME/VERSION` as a ready `nn.Module` (eval mode).
 
     The module is rebuilt from the spec stored with it, and its weights load with
-    `weights_only=True`. `tracking_uri` defaults to the home's store (or
+    `weights_only=True`; `model.preprocessing` turns raw input into its batches and its
+    outputs into answers. `tracking_uri` defaults to the home's store (or
     `MLFLOW_TRACKING_URI`), like the CLI's.
     """
     return load_version(model_uri, tracking_uri).module()
@@ -187,24 +185,45 @@ def load_version(model_uri: str, tracking_uri: str | None = None) -> LoadedVersi
                 artifact_uri=download_uri, dst_path=tmp, tracking_uri=client.tracking_uri
             )
         )
-        metadata: dict[str, Any] = Model.load(str(local)).metadata or {}
+        pyfunc = Model.load(str(local)).flavors.get("python_function", {})
+        metadata: dict[str, Any] = pyfunc.get("config") or {}  # its `model_config`
         if "trialforge_spec" not in metadata:
             raise NotFoundError(f"{model_uri} was not registered by trialforge (no spec)")
-        weights = torch.load(
-            local / "extra_files" / STATE_DICT_FILE, map_location="cpu", weights_only=True
-        )
+        weights = torch.load(local / "artifacts" / STATE_DICT_FILE, map_location="cpu",
+                             weights_only=True)
     return LoadedVersion(name, str(version.version), version.run_id,
                          SweepSpec.model_validate(metadata["trialforge_spec"]), metadata, weights)
 
 
-def _rebuild(
-    spec: SweepSpec,
-    input_shape: tuple[int, ...],
-    num_classes: int,
-    weights: dict[str, Any],
-    model_args: dict[str, Any],
-) -> nn.Module:
+def model_config(spec: SweepSpec, state: TrialCheckpoint) -> dict[str, Any]:
+    """What rebuilds and serves the model of checkpoint `state` (JSON): the spec, its shapes
+    and its preprocessing (raw numbers in columns `x0...` when the data had none)."""
+    input_shape = [int(size) for size in state["input_shape"]]
+    preprocessing = state.get("preprocessing") or Preprocessing(
+        inputs=ArrayInputs.named("x", tuple(state.get("example_shape", input_shape))),
+        task=spec.task or "classification").model_dump()
+    return {"trialforge_spec": spec.to_dict(), "input_shape": input_shape,
+            "num_classes": int(state["num_classes"]), "model_args": state.get("model_args", {}),
+            "epoch": int(state["epoch"]), "preprocessing": preprocessing}
+
+
+def rebuild_model(config: dict[str, Any], weights: dict[str, Any]) -> nn.Module:
+    """The model `config` (`model_config`) describes, with `weights`, in eval mode."""
+    spec = SweepSpec.model_validate(config["trialforge_spec"])
     knobs = spec.model.model_dump(exclude={"family"})
-    model = build_model(spec.model.family, knobs, tuple(input_shape), num_classes, **model_args)
+    model = build_model(spec.model.family, knobs, tuple(config["input_shape"]),
+                        int(config["num_classes"]), **config.get("model_args", {}))
     model.load_state_dict(weights)
     return model.eval()
+
+
+def _signature(preprocessing: Preprocessing) -> Any:
+    """The pyfunc's signature: the raw input's columns by name, the answers' columns."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    outputs = preprocessing.output_schema()
+    return ModelSignature(
+        inputs=Schema([ColSpec(kind, name) for name, kind in
+                       preprocessing.inputs.column_types()]),
+        outputs=Schema([ColSpec(kind, name) for name, kind in outputs]) if outputs else None)

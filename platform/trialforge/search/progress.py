@@ -35,6 +35,7 @@ class Progress:
     failed: int = 0
     epochs: int = 0
     best: BestTrial | None = None  # the best epoch seen so far, of any trial
+    stage: str = "search"  # or "confirm": the top configurations over new seeds
 
     @property
     def done(self) -> int:
@@ -50,6 +51,8 @@ class Progress:
     def line(self) -> str:
         best = "-" if self.best is None else f"{self.best.value:.4f} ({self.best.trial})"
         parts = [f"trials {self.done}/{self.total} done", f"{self.running} running"]
+        if self.stage != "search":
+            parts[0] = f"{self.stage}: {parts[0]}"
         if self.stopped_early:
             parts.append(f"{self.stopped_early} stopped early")
         if self.diverged:

@@ -8,6 +8,7 @@ no catalog row stays `running` and no MLflow run stays RUNNING after `run_sweep`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -28,9 +29,21 @@ from trialforge.catalog import (
 )
 from trialforge.errors import SpecError, SweepFailedError
 from trialforge.home import Home, resolve_home
-from trialforge.registry import RegisteredVersion, register_best_model, warm_up_export
+from trialforge.registry import RegisteredVersion, register_best_model
+from trialforge.registry.versions import best_checkpoint
 from trialforge.search.champion import champion
+from trialforge.search.confirm import (
+    CONFIRM,
+    SEARCH,
+    Confirmed,
+    best_seed,
+    config_id,
+    confirm_points,
+    confirmed,
+    top_configs,
+)
 from trialforge.search.fail_fast import FailFast
+from trialforge.search.holdout import holdout_metric, score_on_test
 from trialforge.search.inputs import Prepared
 from trialforge.search.liveness import this_process
 from trialforge.search.monitor import TrialLedger, TrialMonitor
@@ -39,9 +52,10 @@ from trialforge.search.progress import BestTrial, Progress
 from trialforge.search.runtime import check_gpus, connect_ray, start_ray_soon
 from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.stores import create_stores
-from trialforge.search.tuner import build_tuner, optuna_storage, study_name
+from trialforge.search.tuner import build_confirm_tuner, build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget
+from trialforge.tracking.tags import TAG_CONFIG, TAG_SEED, TAG_STAGE
 from trialforge.train.contract import TrialState
 from trialforge.train.trial import TrialContext
 
@@ -62,6 +76,10 @@ class SweepResult:
     parent_run_id: str | None
     seconds: float
     phases: dict[str, float]
+    # The champion's metrics on the test split (`data.test_fraction`), scored once.
+    test: dict[str, float]
+    # The confirm stage's configurations, best mean first (`search.confirm`; else empty).
+    confirmed: list[Confirmed]
 
 
 def run_sweep(
@@ -159,38 +177,42 @@ def drive_sweep(
         recorder, target = prepared.recorder, prepared.target
         context = prepared.context(spec, home)
         registers = target is not None and spec.register.enabled
-        export_warm_up = _ExportWarmUp(spec.search.concurrency if registers else 0)
         with phases("search"):
-            monitor = TrialMonitor(
-                progress, recorder, describe=functools.partial(_describe, context),
-                on_progress=functools.partial(export_warm_up.offer, then=on_progress),
-                on_trial_end=functools.partial(_record_trial, catalog, sweep_id),
-                fail_fast=FailFast(spec.search.fail_fast))
+            monitor = _monitor(run, context, SEARCH, progress, on_progress)
             build_tuner(spec, home, sweep_id, run.experiment_path, monitor, context,
                         resumed=run.resumed).fit()
             _end_open_trials(monitor, run, "the sweep ended with it running")
             _settle(run)
+        _raise_fail_fast(monitor, spec)
+        ranking: list[Confirmed] = []
+        if spec.search.confirm is not None:
+            with phases("confirm"):
+                monitor, ranking = _confirm(run, monitor, context, on_progress)
+            _raise_fail_fast(monitor, spec)
         if owns_ray:  # nothing below needs Ray: it stops while the champion is registered
             ray_stopping = threading.Thread(target=_stop_ray, name="ray-stop")
             ray_stopping.start()
-        if monitor.fail_fast.error is not None:
-            raise SweepFailedError(
-                f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
-                f"error: {monitor.fail_fast.error}")
-        best = champion(monitor, spec, home, sweep_id)
+        best = (monitor.best_trial(best_seed(ranking[0], spec.search.direction)) if ranking
+                else champion(monitor, spec, home, sweep_id))
         if best is None:
-            raise SweepFailedError(_no_result_message(progress, monitor))
+            raise SweepFailedError(_no_result_message(monitor.progress, monitor))
         front = (pareto_front(optuna_storage(home), study_name(sweep_id), spec.search.objectives)
                  if spec.search.multi_objective and spec.search.space else None)
-        model = None
-        if registers and best.run_id and target is not None:
-            with phases("register"):
-                export_warm_up.join()
-                model = register_best_model(
-                    tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
-                    trial_run_id=best.run_id, spec=spec.with_params(best.params),
-                    value=best.value, sweep_id=sweep_id,
-                )
+        model, test = None, {}
+        if best.run_id and target is not None and (registers or spec.data.test_fraction):
+            champion_spec = spec.with_params(best.params)
+            checkpoint = best_checkpoint(home.tracking_uri, best.run_id)
+            if spec.data.test_fraction:
+                with phases("test"):
+                    test = score_on_test(champion_spec, checkpoint)
+            if registers:
+                with phases("register"):
+                    model = register_best_model(
+                        tracking_uri=home.tracking_uri, sweep_run_id=target.parent_run_id,
+                        trial_run_id=best.run_id, state=checkpoint, spec=champion_spec,
+                        value=best.value, sweep_id=sweep_id,
+                        test_value=test.get(holdout_metric(spec.search.objective)),
+                        tags=_confirmed_tags(ranking[0]) if ranking else {})
         if recorder is not None:
             recorder.finished(
                 SweepState.FINISHED.value,
@@ -199,7 +221,8 @@ def drive_sweep(
                          "trials_completed": progress.completed,
                          "trials_stopped_early": progress.stopped_early,
                          "trials_failed": progress.failed + progress.diverged,
-                         "seconds": phases.total()},
+                         "seconds": phases.total(), **test,
+                         **(_confirmed_summary(ranking[0]) if ranking else {})},
                 best_params=best.params,
                 pareto_front=front,
             )
@@ -208,13 +231,15 @@ def drive_sweep(
             sweep_id, SweepState.FINISHED, best_value=best.value, best_run_id=best.run_id,
             model_version=f"{model.name}/{model.version}" if model else None,
             pareto_front=json.dumps(front) if front is not None else None,
+            test_value=test.get(holdout_metric(spec.search.objective)),
+            confirmed=json.dumps([entry.to_dict() for entry in ranking]) if ranking else None,
             **_counts(progress),
         )
         return SweepResult(
             sweep_id, SweepState.FINISHED, spec, progress, best, model,
             target.experiment_id if target else None,
             target.parent_run_id if target else None,
-            phases.total(), dict(phases),
+            phases.total(), dict(phases), test, ranking,
         )
     except BaseException as exc:
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
@@ -239,27 +264,6 @@ def drive_sweep(
             ray_stopping.join()
         elif owns_ray:
             _stop_ray()
-
-
-class _ExportWarmUp:
-    """torch.export's one-time set-up (~2 CPU-s, `warm_up_export`) paid before the champion
-    registers, once a trial slot stays idle for good: every trial has started and fewer run
-    than `slots` (0: nothing registers). Started sooner, it takes a core from the trials."""
-
-    def __init__(self, slots: int) -> None:
-        self.slots = slots
-        self.thread: threading.Thread | None = None
-
-    def offer(self, progress: Progress, then: Callable[[Progress], None] | None) -> None:
-        if (self.thread is None and progress.running < self.slots
-                and progress.done + progress.running >= progress.total):
-            self.thread = warm_up_export()
-        if then is not None:
-            then(progress)
-
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
 
 
 def _refuse_without_gpus(spec: SweepSpec) -> None:
@@ -297,12 +301,70 @@ def _settle(run: SweepRun) -> None:
         run.catalog.set_trial_runs(run.sweep_id, run.prepared.recorder.run_ids())
 
 
+def _monitor(run: SweepRun, context: TrialContext, stage: str, progress: Progress,
+             on_progress: Callable[[Progress], None] | None) -> TrialMonitor:
+    """The Tune callback of one stage's trials: MLflow runs tagged with the stage, catalog
+    rows, fail-fast."""
+    return TrialMonitor(
+        progress, run.prepared.recorder, describe=functools.partial(_describe, context, stage),
+        on_progress=on_progress,
+        on_trial_end=functools.partial(_record_trial, run.catalog, run.sweep_id, stage,
+                                       run.spec.seed),
+        fail_fast=FailFast(run.spec.search.fail_fast))
+
+
+def _confirm(run: SweepRun, search: TrialMonitor, context: TrialContext,
+             on_progress: Callable[[Progress], None] | None,
+             ) -> tuple[TrialMonitor, list[Confirmed]]:
+    """Retrain the search's top configurations with new seeds (`search.confirm`): the
+    confirm stage's monitor, and its configurations, best mean first."""
+    spec = run.spec
+    assert spec.search.confirm is not None
+    points = confirm_points(top_configs(search.trials.values(), spec.search.confirm.top_k,
+                                        spec.search.direction), spec)
+    progress = Progress(total=len(points), metric=spec.search.objective,
+                        mode=spec.search.direction, max_epochs=spec.train.epochs, stage=CONFIRM)
+    # The search's split stays whatever seed a trial trains with.
+    pinned = dataclasses.replace(
+        context, spec=spec.with_params({"data.split_seed": spec.split_seed}))
+    monitor = _monitor(run, pinned, CONFIRM, progress, on_progress)
+    if points:
+        build_confirm_tuner(spec, f"{run.experiment_path}-confirm", monitor, pinned,
+                            points).fit()
+        _end_open_trials(monitor, run, "the confirm stage ended with it running")
+        _settle(run)
+    return monitor, confirmed(monitor.trials.values(), spec.search.direction)
+
+
+def _raise_fail_fast(monitor: TrialMonitor, spec: SweepSpec) -> None:
+    if monitor.fail_fast.error is not None:
+        raise SweepFailedError(
+            f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
+            f"error: {monitor.fail_fast.error}")
+
+
+def _confirmed_summary(entry: Confirmed) -> dict[str, float]:
+    mean, low, high = entry.interval
+    return {"confirmed_mean": mean, "confirmed_low": low, "confirmed_high": high,
+            "confirmed_seeds": float(len(entry.values))}
+
+
+def _confirmed_tags(entry: Confirmed) -> dict[str, str]:
+    mean, low, high = entry.interval
+    return {TAG_CONFIG: entry.config_id, "trialforge.confirmed_mean": f"{mean:.6g}",
+            "trialforge.confirmed_interval": f"[{low:.6g}, {high:.6g}]",
+            "trialforge.confirmed_seeds": str(len(entry.values))}
+
+
 def _describe(
-    context: TrialContext, config: dict[str, Any]
+    context: TrialContext, stage: str, config: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A trial's MLflow params (its knobs and the spec's) and tags (its backbone's lineage)."""
+    """A trial's MLflow params (its knobs and the spec's) and tags (its stage, configuration
+    and seed; its backbone's lineage)."""
     spec = context.spec.with_params(config)
-    return spec.trial_params(config), context.lineage(spec)
+    return spec.trial_params(config), {
+        **context.lineage(spec), TAG_STAGE: stage, TAG_CONFIG: config_id(config),
+        TAG_SEED: str(spec.seed)}
 
 
 def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
@@ -315,13 +377,14 @@ def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
     )
 
 
-def _record_trial(catalog: Catalog, sweep_id: str, trial: TrialLedger, run_id: str | None,
-                  ) -> None:
+def _record_trial(catalog: Catalog, sweep_id: str, stage: str, seed: int, trial: TrialLedger,
+                  run_id: str | None) -> None:
     # The run id may not be known yet (MLflow is written behind): the sweep's end fills it.
     catalog.record_trial(TrialRecord(
         sweep_id=sweep_id, trial_id=trial.trial_id, run_id=run_id, state=trial.state,
         failure=trial.failure, reason=trial.reason, epochs=trial.epochs,
-        value=trial.best.value, ended_at=utcnow()))
+        value=trial.best.value, ended_at=utcnow(), stage=stage,
+        config_id=config_id(trial.config), seed=int(trial.config.get("seed", seed))))
 
 
 def _counts(progress: Progress) -> dict[str, int]:

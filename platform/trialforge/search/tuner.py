@@ -37,14 +37,6 @@ def build_tuner(
     """The Tuner of a sweep: a new one, or for a `resumed` sweep one restored from its
     experiment folder (Tune's own if the driver died before Tune first saved it)."""
     search = spec.search
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), trial_resources(spec)
-    )
-    concurrency = search.concurrency
-    if not runs_in_process(spec):
-        # Each trial starts its own worker group; more at once than the CPUs hold would wait
-        # on each other until Train's start-up times out.
-        concurrency = max(1, min(concurrency, cluster_cpus() // spec.train.workers))
     # Without a space every trial trains the spec as written: nothing for Optuna to sample.
     searcher = None
     if search.space:
@@ -60,33 +52,11 @@ def build_tuner(
             storage=optuna_storage(home),
         )
     scheduler = build_scheduler(search.scheduler, spec.train.epochs)
-    storage_path, _, name = experiment_path.rstrip("/").rpartition("/")
-    tune_config = tune.TuneConfig(
-        metric=search.objective,
-        mode=search.direction,
-        search_alg=searcher,
-        scheduler=scheduler,
-        num_samples=search.trials,
-        max_concurrent_trials=concurrency,
-        reuse_actors=True,
-        trial_name_creator=_trial_name,
-        trial_dirname_creator=_trial_name,
-    )
-    run_config = tune.RunConfig(
-        name=name,
-        storage_path=storage_path,
-        # The scheduler's memory rides in Tune's experiment checkpoint, like the searcher's.
-        callbacks=[monitor, SchedulerMemory(scheduler)],
-        stop=monitor.fail_fast,
-        verbose=0,
-        # The best-scored checkpoints are kept (and the latest, always): each trial's best
-        # weights stay in Ray's storage even if its process ends before it uploads them.
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=2, checkpoint_score_attribute=search.objective,
-            checkpoint_score_order=search.direction,
-        ),
-        failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
-    )
+    tune_config = _tune_config(spec, searcher, scheduler, search.trials)
+    # The scheduler's memory rides in Tune's experiment checkpoint, like the searcher's.
+    run_config = _run_config(spec, experiment_path, [monitor, SchedulerMemory(scheduler)],
+                             monitor.fail_fast)
+    trainable = _trainable(spec, context)
     if resumed and tune.Tuner.can_restore(experiment_path):
         # Unfinished trials go on from their last checkpoints (errored ones stay errors).
         tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True,
@@ -104,6 +74,70 @@ def build_tuner(
         with contextlib.suppress(KeyError):
             fail_running_trials(optuna_storage(home), study_name(sweep_id))
     return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+
+
+def build_confirm_tuner(spec: SweepSpec, experiment_path: str, monitor: TrialMonitor,
+                        context: TrialContext, points: list[dict[str, Any]]) -> tune.Tuner:
+    """The confirm stage's Tuner: exactly `points` (knobs and a seed each), every epoch
+    trained (FIFO), in an experiment folder of its own."""
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    tune_config = _tune_config(spec, None, FIFOScheduler(), len(points))
+    # Each point is one trial: Tune counts them toward num_samples and samples nothing, but
+    # wants each key in the space (and its own cap on trials at once).
+    tune_config.search_alg = BasicVariantGenerator(
+        points_to_evaluate=points, max_concurrent=tune_config.max_concurrent_trials or 0)
+    tune_config.max_concurrent_trials = None
+    space = {key: tune.choice(list({str(p[key]): p[key] for p in points}.values()))
+             for key in points[0]}
+    return tune.Tuner(_trainable(spec, context), param_space=space, tune_config=tune_config,
+                      run_config=_run_config(spec, experiment_path, [monitor],
+                                             monitor.fail_fast))
+
+
+def _trainable(spec: SweepSpec, context: TrialContext) -> Any:
+    return tune.with_resources(
+        tune.with_parameters(run_trial, context=context), trial_resources(spec))
+
+
+def _tune_config(spec: SweepSpec, searcher: Any, scheduler: Any, trials: int,
+                 ) -> tune.TuneConfig:
+    concurrency = spec.search.concurrency
+    if not runs_in_process(spec):
+        # Each trial starts its own worker group; more at once than the CPUs hold would wait
+        # on each other until Train's start-up times out.
+        concurrency = max(1, min(concurrency, cluster_cpus() // spec.train.workers))
+    return tune.TuneConfig(
+        metric=spec.search.objective,
+        mode=spec.search.direction,
+        search_alg=searcher,
+        scheduler=scheduler,
+        num_samples=trials,
+        max_concurrent_trials=concurrency,
+        reuse_actors=True,
+        trial_name_creator=_trial_name,
+        trial_dirname_creator=_trial_name,
+    )
+
+
+def _run_config(spec: SweepSpec, experiment_path: str, callbacks: list[Any],
+                stop: Any) -> tune.RunConfig:
+    storage_path, _, name = experiment_path.rstrip("/").rpartition("/")
+    return tune.RunConfig(
+        name=name,
+        storage_path=storage_path,
+        callbacks=callbacks,
+        stop=stop,
+        verbose=0,
+        # The best-scored checkpoints are kept (and the latest, always): each trial's best
+        # weights stay in Ray's storage even if its process ends before it uploads them.
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=2, checkpoint_score_attribute=spec.search.objective,
+            checkpoint_score_order=spec.search.direction,
+        ),
+        failure_config=tune.FailureConfig(max_failures=spec.train.max_failures),
+    )
 
 
 def _trial_name(trial: Any) -> str:

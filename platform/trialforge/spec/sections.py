@@ -24,6 +24,9 @@ class DataConfig(Section):
         "auto", description="table/npz: auto = classification for integer or text targets"
     )
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    test_fraction: float = Field(
+        0.0, ge=0.0, lt=1.0, description="a test split carved off before validation: no trial "
+        "sees it, and the champion is scored on it once (0: none)")
     window: int = Field(32, ge=2, le=100_000, description="series/text: steps per example")
     image_size: int = Field(32, ge=4, le=1024, description="images: resized to this square")
     classes: list[int] | None = Field(None, description="digits: keep only these labels")
@@ -32,6 +35,9 @@ class DataConfig(Section):
     stream: bool = Field(
         False, description="images/table: read with Ray Data as trials iterate, never held "
         "whole in memory (the split is by file)")
+    split_seed: int | None = Field(
+        None, description="the split's seed (default: the spec's seed); a confirm stage keeps "
+        "the search's split whatever the trial's seed")
 
     @model_validator(mode="after")
     def _path_given(self) -> DataConfig:
@@ -42,6 +48,13 @@ class DataConfig(Section):
         if self.stream and self.dataset not in STREAMED_DATASETS:
             raise ValueError(f"stream: dataset {self.dataset!r} is read into memory; only "
                              f"{' and '.join(sorted(STREAMED_DATASETS))} stream")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError(f"val_fraction + test_fraction = "
+                             f"{self.val_fraction + self.test_fraction:g} leaves nothing to "
+                             "train on: keep their sum below 1")
+        if self.stream and self.test_fraction:
+            raise ValueError("stream: test_fraction holds a test split out in memory; a "
+                             "streamed split has none yet: set data.test_fraction=0")
         if self.stream and self.train_per_class is not None:
             raise ValueError("stream: train_per_class picks few labels in memory; drop one")
         if self.path:
@@ -109,6 +122,16 @@ class SchedulerConfig(Section):
     reduction_factor: float = Field(3.0, gt=1.0)
 
 
+class ConfirmConfig(Section):
+    """After the search, retrain its `top_k` configurations with `seeds` new seeds each (a
+    seed changes the weights' initialisation and the data's order, never the split); the
+    champion is the configuration with the best mean."""
+
+    top_k: int = Field(3, ge=1, description="the search's best configurations to retrain")
+    seeds: int = Field(3, ge=2, description="new seeds per configuration (2 or more: an "
+                       "interval needs a spread)")
+
+
 class SearchConfig(Section):
     """How to search. `metric` may list several objectives (a Pareto search); the first
     one drives the scheduler and picks the model to register."""
@@ -127,6 +150,9 @@ class SearchConfig(Section):
         "code error (0: never)",
     )
     space: dict[str, ParamSpace] = Field(default_factory=dict)
+    confirm: ConfirmConfig | None = Field(
+        None, description="retrain the top configurations over new seeds; the champion is "
+        "chosen by their mean, reported with a 95% interval")
 
     @field_validator("metric")
     @classmethod

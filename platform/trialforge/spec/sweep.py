@@ -52,6 +52,9 @@ class SweepSpec(Section):
                              "model.family rnn (or your own builder)")
         if self.data.stream and self.model.family == "gan":
             raise ValueError("data.stream: the GAN loop trains in memory; set data.stream=false")
+        if self.data.test_fraction and self.model.family == "gan":
+            raise ValueError("data.test_fraction: a GAN is scored by its judge, with no test "
+                             "split; set data.test_fraction=0")
         if self.data.stream and any(key.startswith("data.") or key in DataConfig.model_fields
                                     for key in self.search.space):
             raise ValueError("data.stream: the stream is opened once for every trial; search "
@@ -152,16 +155,25 @@ class SweepSpec(Section):
         return names
 
     def with_params(self, params: dict[str, Any]) -> SweepSpec:
-        """This spec with some knobs set (dotted paths): what one trial trains."""
+        """This spec with some knobs set (dotted paths, or `seed`): what one trial trains."""
         updates: dict[str, dict[str, Any]] = {}
         for path, value in params.items():
+            if path == "seed":
+                continue
             section, _, name = path.partition(".")
             updates.setdefault(section, getattr(self, section).model_dump())[name] = value
-        sections = {
+        changed: dict[str, Any] = {
             section: type(getattr(self, section)).model_validate(values)
             for section, values in updates.items()
         }
-        return self.model_copy(update=sections)
+        if "seed" in params:
+            changed["seed"] = int(params["seed"])
+        return self.model_copy(update=changed)
+
+    @property
+    def split_seed(self) -> int:
+        """The seed of the train/validation/test split: `data.split_seed`, else `seed`."""
+        return self.data.split_seed if self.data.split_seed is not None else self.seed
 
     def backbone_sources(self) -> list[str]:
         """Every backbone a transfer sweep may train: the spec's, and its space's choices."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trialforge.data.files import decode_image, existing_path, image_files
+from trialforge.data.preprocessing import ImageInputs, Preprocessing
 from trialforge.data.split import split_by_file
 from trialforge.errors import DataError
 from trialforge.streaming.stream import StreamedData, TaskLimits, file_order
@@ -29,15 +30,14 @@ class DecodeImages:
 
     def __init__(self, class_names: tuple[str, ...], size: int, flatten: bool) -> None:
         self.labels = {name: label for label, name in enumerate(class_names)}
-        self.size, self.flatten = size, flatten
+        self.inputs = ImageInputs(size=size, flatten=flatten)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        pixels = [decode_image(bytes(raw), self.size, name=str(path))[0]
+        pixels = [decode_image(bytes(raw), self.inputs.size, name=str(path))[0]
                   for raw, path in zip(batch["bytes"], batch["path"], strict=True)]
-        x = np.stack(pixels).transpose(0, 3, 1, 2).astype(np.float32) / 255
         y = np.array([self.labels[Path(str(path)).parent.name] for path in batch["path"]],
                      dtype=np.int64)
-        return {"x": x.reshape(len(x), -1) if self.flatten else x, "y": y}
+        return {"x": self.inputs.pixels(np.stack(pixels)), "y": y}
 
 
 def image_split(config: DataConfig, layout: str) -> tuple[
@@ -56,10 +56,13 @@ def image_stream(config: DataConfig, layout: str, limits: TaskLimits, seed: int)
     root = Path(str(config.path))
     decode = DecodeImages(class_names, config.image_size, flatten=layout == "vector")
     shape = (3, config.image_size, config.image_size)
+    inputs = ImageInputs(size=config.image_size, flatten=layout == "vector")
     return StreamedData(
         root.name, _read(train, decode, limits, seed), _read(val, decode, limits),
         (int(np.prod(shape)),) if layout == "vector" else shape,
-        num_classes=len(class_names), class_names=class_names)
+        num_classes=len(class_names), class_names=class_names,
+        preprocessing=Preprocessing(inputs=inputs, task="classification",
+                                    class_names=list(class_names)))
 
 
 def _read(files: list[tuple[int, Path]], decode: DecodeImages, limits: TaskLimits,

@@ -11,6 +11,7 @@ from trialforge.tasks import Task
 if TYPE_CHECKING:
     import ray.data
 
+    from trialforge.data.preprocessing import Preprocessing
     from trialforge.spec import DataConfig
 
 #: Ray Data's tasks ask for a sliver of a CPU, and a streamed trial (or DDP worker) holds
@@ -71,6 +72,7 @@ class StreamedData:
     class_names: tuple[str, ...] = ()
     model_args: dict[str, Any] = field(default_factory=dict)
     input_dtype: str = "float32"
+    preprocessing: Preprocessing | None = None
 
 
 def check_stream(config: DataConfig, layout: str) -> Task:

@@ -1,11 +1,11 @@
-"""A table in part files (CSV or Parquet) as a Ray Data stream, preprocessed by Ray Data's
-own preprocessors fitted on the training files only.
+"""A table in part files (CSV or Parquet) as a Ray Data stream, preprocessed as in memory
+(`TableInputs`), with statistics Ray Data aggregates over the training files only.
 
 The split is by file (`split_by_file`), so a streamed table is a folder of parts; each part's
 columns are checked against the first's before anything is read. Numeric features:
 standardized, a missing value then the training mean (0); text features: one-hot; the
 target: labels 0..C-1 (classification) or float32 (regression). Rows without a target are
-dropped. Each fitted statistic is one pass of Ray Data over the training files.
+dropped. The statistics take one pass of Ray Data over the training files.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import difflib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from trialforge.data.files import existing_path, infer_task
+from trialforge.data.preprocessing import Preprocessing, TableInputs, integer_columns
 from trialforge.data.split import split_by_file
 from trialforge.errors import DataError
 from trialforge.streaming.stream import StreamedData, TaskLimits, file_order
@@ -41,6 +42,7 @@ class TableLayout:
     target: str
     numbers: list[str]
     text: list[str]
+    integers: list[str]  # numbers that are whole in the first part
     task: Task
     train: list[Path]
     val: list[Path]
@@ -60,69 +62,54 @@ def table_layout(config: DataConfig, layout: str) -> TableLayout:
     text = [c for c in features if not pd.api.types.is_numeric_dtype(sample[c])]
     task = infer_task(config.task, regression=pd.api.types.is_float_dtype(sample[target]))
     train, val = split_by_file([(0, part) for part in parts], root, config.val_fraction)
-    return TableLayout(root, target, [c for c in features if c not in text], text, task,
+    numbers = [c for c in features if c not in text]
+    return TableLayout(root, target, numbers, text, integer_columns(sample[numbers]), task,
                        [path for _, path in train], [path for _, path in val])
 
 
 def table_stream(config: DataConfig, layout: str, limits: TaskLimits, seed: int) -> StreamedData:
     """`config.path`'s part files, split by file, preprocessed as trials iterate them."""
-    from ray.data.preprocessors import (
-        Chain,
-        Concatenator,
-        LabelEncoder,
-        OneHotEncoder,
-        SimpleImputer,
-        StandardScaler,
-    )
+    from ray.data.aggregate import Mean, Std, Unique
 
     table = table_layout(config, layout)
     target, numbers, text = table.target, table.numbers, table.text
     train, val = _read(table.train, target, limits, seed), _read(table.val, target, limits)
-    steps: list[Any] = []
-    if numbers:
-        # Standardized first (its statistics skip missing values), a missing value becomes 0:
-        # the training mean, with one pass over the files fewer than imputing first.
-        steps += [StandardScaler(numbers),
-                  # Ray's stub asks for a numbers.Number, which mypy does not see a float as.
-                  SimpleImputer(numbers, strategy="constant",
-                                fill_value=0.0)]  # type: ignore[arg-type]
-    encoder = OneHotEncoder(text) if text else None
-    if encoder is not None:
-        steps.append(encoder)
-    steps.append(Concatenator(numbers + text, output_column_name="x",
-                              dtype=np.dtype("float32"), flatten=True))
-    class_names: tuple[str, ...] = ()
-    if table.task == "classification":
-        steps.append(LabelEncoder(target, output_column="y"))
-    preprocess = Chain(*steps).fit(train)  # statistics of the training files only
-    if table.task == "classification":
-        labels = steps[-1].stats_[f"unique_values({target})"]
-        class_names = tuple(str(label) for label in labels)
-    # Applied batch by batch in the task that reads the part (`transform` would be an
-    # operator of its own, with no cap on its tasks).
-    examples = _Examples(preprocess, target, table.task)
+    classify = table.task == "classification"
+    # The statistics of the training files, in one pass of Ray Data.
+    stats = train.aggregate(
+        *(Mean(column) for column in numbers), *(Std(column, ddof=0) for column in numbers),
+        *(Unique(column, ignore_nulls=True) for column in [*text, *([target] if classify else [])]))
+
+    def values(column: str) -> list[str]:
+        return sorted({str(value) for value in stats[f"unique({column})"]})
+
+    std = [float(stats[f"std({column})"] or 0.0) or 1.0 for column in numbers]
+    inputs = TableInputs(numbers=numbers, mean=[float(stats[f"mean({c})"] or 0.0) for c in numbers],
+                         std=std, categories={column: values(column) for column in text},
+                         integers=table.integers)
+    class_names = tuple(values(target)) if classify else ()
+    preprocessing = Preprocessing(inputs=inputs, task=table.task, class_names=list(class_names))
+    examples = _Examples(inputs, target, class_names)
     train, val = (split.map_batches(examples, batch_format="pandas", **limits.map_args())
                   for split in (train, val))
-    one_hot = sum(len(encoder.stats_[f"unique_values({column})"]) for column in text) \
-        if encoder is not None else 0
-    return StreamedData(table.root.name, train, val, (len(numbers) + one_hot,),
-                        num_classes=len(class_names) if class_names else 1, task=table.task,
-                        class_names=class_names)
+    return StreamedData(table.root.name, train, val, (inputs.width,),
+                        num_classes=len(class_names) if classify else 1, task=table.task,
+                        class_names=class_names, preprocessing=preprocessing)
 
 
 class _Examples:
-    """Ray Data batch function: rows of a part, preprocessed -> `x`, and the target as `y`
-    (labels, or float32 for a regression)."""
+    """Ray Data batch function: a part's rows -> `x` (`TableInputs`, as served) and the
+    target as `y` (labels 0..C-1, or float32 for a regression)."""
 
-    def __init__(self, preprocess: Any, target: str, task: str) -> None:
-        self.preprocess, self.target, self.task = preprocess, target, task
+    def __init__(self, inputs: TableInputs, target: str, class_names: tuple[str, ...]) -> None:
+        self.inputs, self.target = inputs, target
+        self.labels = {name: label for label, name in enumerate(class_names)}
 
     def __call__(self, batch: pd.DataFrame) -> dict[str, np.ndarray]:
-        out = self.preprocess.transform_batch(batch)
-        y = out["y"] if self.task == "classification" else out[self.target]
-        return {"x": np.stack(out["x"].to_numpy()).astype(np.float32),
-                "y": y.to_numpy().astype(np.int64 if self.task == "classification"
-                                         else np.float32)}
+        target = batch[self.target]
+        y = (target.astype(str).map(self.labels).to_numpy(np.int64) if self.labels
+             else target.to_numpy(np.float32))
+        return {"x": self.inputs.transform(batch), "y": y}
 
 
 def _parts(root: Path) -> list[Path]:

@@ -8,6 +8,9 @@ TAG_REASON = "trialforge.reason"
 TAG_FAILURE = "trialforge.failure"  # diverged, oom, worker_lost or code_error (train.failures)
 TAG_BEST_EPOCH = "trialforge.best_epoch"
 TAG_NODE = "trialforge.node_id"  # the Ray node a trial (or its rank 0) ran on
+TAG_STAGE = "trialforge.stage"  # search, or confirm (`search.confirm`)
+TAG_CONFIG = "trialforge.config_id"  # a trial's knobs without its seed (search.confirm)
+TAG_SEED = "trialforge.seed"
 BEST_CHECKPOINT_DIR = "best_checkpoint"
 PARETO_FRONT_FILE = "pareto_front.json"
 # A metric every epoch of every task logs: its last step is the last epoch logged.

@@ -74,6 +74,8 @@ class TrialCheckpoint(TypedDict, total=False):
     num_classes: int
     input_dtype: str
     model_args: dict[str, Any]
+    # How raw input becomes the model's (`data.preprocessing.Preprocessing`, as JSON).
+    preprocessing: dict[str, Any] | None
     # The metrics of the trial's last epoch, in its last checkpoint only: a trial restored
     # from it (its driver died before Tune recorded the end) reports that end again.
     final_metrics: dict[str, float] | None

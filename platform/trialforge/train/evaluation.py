@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 from torch import nn
@@ -19,9 +19,25 @@ from trialforge.tasks import Task
 
 if TYPE_CHECKING:
     from trialforge.train.batches import Batch
-    from trialforge.train.session import TrialSession
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Workers(Protocol):
+    """Where evaluation runs (a trial's session): its device, and the sum over its workers."""
+
+    @property
+    def device(self) -> torch.device: ...
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor: ...
+
+
+class OneProcess:
+    """Evaluation in this process alone, on the CPU (the driver scoring a test split)."""
+
+    device = torch.device("cpu")
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        return values
 
 
 def loss_function(task: Task) -> LossFn:
@@ -39,7 +55,7 @@ def loss_function(task: Task) -> LossFn:
 @torch.no_grad()
 def evaluate(
     model: nn.Module, batches: Iterable[Batch], task: Task, num_classes: int,
-    session: TrialSession,
+    session: Workers,
 ) -> tuple[dict[str, float], torch.Tensor | None]:
     """Validation metrics of `task` over this worker's `batches`, summed over all workers,
     and the confusion matrix of a classifier (rows: true class, columns: predicted)."""

@@ -129,6 +129,8 @@ def train_loop(
             "num_classes": data.num_classes,
             "input_dtype": data.input_dtype,
             "model_args": {**data.model_args, **_descriptive(data_args)},
+            "preprocessing": (data.preprocessing.model_dump()
+                              if data.preprocessing is not None else None),
         }
         stop = stopper.update(metrics.get(spec.search.objective, math.nan))
         final = epoch == spec.train.epochs or stop
@@ -183,8 +185,10 @@ class EarlyStopping:
 
 
 def trial_data(spec: SweepSpec) -> Dataset:
-    """The train/val split `spec` trains on, shaped for its model family."""
-    return load_dataset(spec.data, seed=spec.seed, layout=trial_layout(spec))
+    """The train/val split `spec` trains on, shaped for its model family: never its test
+    split (`data.test_fraction`), which only the sweep's driver reads, once."""
+    return load_dataset(spec.data, seed=spec.split_seed,
+                        layout=trial_layout(spec)).without_test()
 
 
 def trial_layout(spec: SweepSpec) -> InputLayout:
