@@ -15,7 +15,8 @@ from trialforge.home import Home
 def test_help_everywhere(home: Path) -> None:
     for command in ([], ["sweep"], ["sweep", "run"], ["sweep", "list"], ["sweep", "show"],
                     ["model"], ["model", "list"], ["model", "alias"], ["dashboard"], ["job"],
-                    ["job", "submit"], ["job", "list"], ["job", "logs"], ["job", "stop"]):
+                    ["job", "submit"], ["job", "list"], ["job", "logs"], ["job", "stop"],
+                    ["replay"]):
         done = run_cli(*command, "--help", home=home)
         assert done.returncode == 0, done.stderr
         assert "Usage: trialforge" in done.stdout

@@ -17,6 +17,7 @@ from trialforge.data.preprocessing import Preprocessing, TableInputs, TextInputs
 from trialforge.data.split import split_indices
 from trialforge.errors import DataError
 from trialforge.train.loop import trial_data
+from trialforge.train.trial import TrialContext
 
 
 def _table(rows: int = 120) -> pd.DataFrame:
@@ -92,6 +93,8 @@ def test_the_test_split_is_carved_first_and_never_reaches_a_trial() -> None:
     assert sorted(held.y_test.unique().tolist()) == list(range(10)), "stratified"
     trial = trial_data(spec)
     assert trial.x_test is None and trial.y_test is None, "trials get no test split"
+    with pytest.raises(ValueError, match="a trial's context holds no test split"):
+        TrialContext(spec, "", dataset=held)
     assert torch.equal(trial.x_train, held.x_train) and torch.equal(trial.x_val, held.x_val)
     no_test = load_dataset(parse_spec({"model": {"family": "mlp"}}).data, seed=0,
                            layout="vector")

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -75,6 +79,10 @@ def test_the_champion_serves_raw_csv_rows_and_is_scored_once_on_the_test_split(
     assert np.allclose(answers["probability_big"] + answers["probability_small"], 1.0)
     assert answers["probability_big"].nunique() == 5, "each row its own answer"
 
+    # And `mlflow models serve`, on 127.0.0.1, answers the same rows posted as CSV.
+    assert _served(mlflow_cli, home.tracking_uri, (tmp_path / "rows.csv").read_bytes()) == \
+        answers["label"].tolist()
+
     # The signature names the raw columns; load_model carries the same preprocessing.
     local = mlflow.artifacts.download_artifacts(
         artifact_uri=client.get_model_version_download_uri("raw-rows", result.model.version),
@@ -86,3 +94,35 @@ def test_the_champion_serves_raw_csv_rows_and_is_scored_once_on_the_test_split(
     with torch.no_grad():
         same = model.preprocessing.answers(model(model.preprocessing.transform(rows)))
     assert same["label"].tolist() == answers["label"].tolist()
+
+
+def _served(mlflow_cli: Path, tracking_uri: str, rows: bytes) -> list[str]:
+    """The labels `mlflow models serve` gives for CSV `rows`, then the server is stopped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(mlflow_cli), "models", "serve", "-m", "models:/raw-rows@prod", "-h", "127.0.0.1",
+         "-p", str(port), "--env-manager", "local", "-w", "1"],
+        # As in an activated environment: MLflow starts `uvicorn` from the PATH.
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+             "PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "serve died"
+                time.sleep(0.5)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=rows,
+                                         headers={"Content-Type": "text/csv"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return [row["label"] for row in json.loads(response.read())["predictions"]]
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

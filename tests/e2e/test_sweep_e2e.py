@@ -32,6 +32,8 @@ def test_a_finished_asha_sweep_tells_one_story_in_every_store(tiny_sweep: Home) 
     assert short(record.best_value) in shown.stdout and "stopped_early" in shown.stdout
     assert f"test {record.metric} (champion, scored once): {short(record.test_value)}" in \
         " ".join(shown.stdout.split()), "the test split's score"
+    assert "the best val_accuracy is one trial's, of a single seed" in " ".join(
+        shown.stdout.split()), "no confirm stage: said so"
 
 
 @pytest.mark.parametrize("job", ["mlp_digits"])

@@ -16,6 +16,7 @@ import typer
 from trialforge.cli.examples import init
 from trialforge.cli.jobs import job_app
 from trialforge.cli.registry import dashboard, model_app
+from trialforge.cli.replay import replay
 from trialforge.cli.sweeps import sweep_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(job_app, name="job")
 app.command("dashboard")(dashboard)
 app.command("init")(init)
+app.command("replay")(replay)
 
 
 def main() -> None:

@@ -57,12 +57,16 @@ def load_digits(config: DataConfig, *, seed: int = 0, layout: str = "image") -> 
     return data
 
 
-def _digits_file() -> tuple[np.ndarray, np.ndarray]:
-    """The 1,797 rows of 64 pixel values (0-16) and their digits, as scikit-learn ships them."""
+def digits_path() -> Path:
+    """The file of digits scikit-learn ships (`sklearn/datasets/data/digits.csv.gz`)."""
     found = importlib.util.find_spec("sklearn")  # finds the package without importing it
     if found is None or not found.submodule_search_locations:
         raise DataError("data.dataset digits needs scikit-learn, which ships the images: "
                         "pip install scikit-learn")
-    path = Path(next(iter(found.submodule_search_locations))) / "datasets/data/digits.csv.gz"
-    table = np.loadtxt(path, delimiter=",")
+    return Path(next(iter(found.submodule_search_locations))) / "datasets/data/digits.csv.gz"
+
+
+def _digits_file() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 rows of 64 pixel values (0-16) and their digits, as scikit-learn ships them."""
+    table = np.loadtxt(digits_path(), delimiter=",")
     return table[:, :-1], table[:, -1].astype(np.int64)

@@ -15,6 +15,7 @@ from trialforge.spec import SweepSpec
 from trialforge.streaming import StreamedData, check_stream, open_stream
 from trialforge.tasks import Task, check_metric
 from trialforge.tracking import SweepRecorder, TrackingTarget, open_sweep_run
+from trialforge.tracking.provenance import sweep_provenance
 from trialforge.train.loop import trial_layout
 from trialforge.train.trial import TrialContext, shared_dataset
 
@@ -85,7 +86,8 @@ class Prepared:
                                       trials=spec.search.concurrency)
         return TrialContext(spec=spec, storage_path=home.ray_results,
                             dataset=self.dataset, stream=self.stream,
-                            backbones=self.backbones or {}, judge=self.judge)
+                            backbones=self.backbones or {}, judge=self.judge,
+                            provenance=sweep_provenance(spec))
 
 
 def _gan_judge(spec: SweepSpec, dataset: Dataset | None, home: Home) -> dict[str, torch.Tensor]:

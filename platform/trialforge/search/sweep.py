@@ -55,6 +55,7 @@ from trialforge.search.stores import create_stores
 from trialforge.search.tuner import build_confirm_tuner, build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget
+from trialforge.tracking.provenance import TAG_TRIAL_SPEC
 from trialforge.tracking.tags import TAG_CONFIG, TAG_SEED, TAG_STAGE
 from trialforge.train.contract import TrialState
 from trialforge.train.trial import TrialContext
@@ -359,12 +360,14 @@ def _confirmed_tags(entry: Confirmed) -> dict[str, str]:
 def _describe(
     context: TrialContext, stage: str, config: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """A trial's MLflow params (its knobs and the spec's) and tags (its stage, configuration
-    and seed; its backbone's lineage)."""
+    """A trial's MLflow params (its knobs and the spec's) and tags: its stage, configuration
+    and seed; its backbone's lineage; what a replay needs (its whole spec, the data's
+    fingerprint, the code's and packages' versions)."""
     spec = context.spec.with_params(config)
     return spec.trial_params(config), {
-        **context.lineage(spec), TAG_STAGE: stage, TAG_CONFIG: config_id(config),
-        TAG_SEED: str(spec.seed)}
+        **context.lineage(spec), **context.provenance, TAG_STAGE: stage,
+        TAG_CONFIG: config_id(config), TAG_SEED: str(spec.seed),
+        TAG_TRIAL_SPEC: json.dumps(spec.to_dict())}
 
 
 def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:

@@ -54,6 +54,13 @@ class TrialContext:
     backbones: Mapping[str, Backbone] = field(default_factory=dict)
     # GAN: the weights of the fixed digits classifier that scores generated images.
     judge: dict[str, torch.Tensor] | None = None
+    # What every trial's run records for a replay: data fingerprint, code and packages.
+    provenance: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # By construction: no trial is ever handed a test split (`data.test_fraction`).
+        if self.dataset is not None and self.dataset.x_test is not None:
+            raise ValueError("a trial's context holds no test split: use dataset.without_test()")
 
     def backbone(self, spec: SweepSpec) -> Backbone | None:
         """The resolved backbone a transfer trial of `spec` starts from (None otherwise)."""
