@@ -20,6 +20,7 @@ from typing import Any
 
 from trialforge.search.monitor import TrialLedger
 from trialforge.spec import SweepSpec
+from trialforge.tracking.tags import TAG_CONFIG
 from trialforge.train.contract import TrialState, improves
 
 SEARCH, CONFIRM = "search", "confirm"  # the stages a trial belongs to
@@ -55,6 +56,19 @@ class Confirmed:
     @property
     def interval(self) -> tuple[float, float, float]:
         return t_interval(self.values)
+
+    def summary(self) -> dict[str, float]:
+        """Its figures as the sweep's parent run records them."""
+        mean, low, high = self.interval
+        return {"confirmed_mean": mean, "confirmed_low": low, "confirmed_high": high,
+                "confirmed_seeds": float(len(self.values))}
+
+    def tags(self) -> dict[str, str]:
+        """Its figures as the registered version's tags."""
+        mean, low, high = self.interval
+        return {TAG_CONFIG: self.config_id, "trialforge.confirmed_mean": f"{mean:.6g}",
+                "trialforge.confirmed_interval": f"[{low:.6g}, {high:.6g}]",
+                "trialforge.confirmed_seeds": str(len(self.values))}
 
     def to_dict(self) -> dict[str, Any]:
         mean, low, high = self.interval

@@ -213,7 +213,7 @@ def drive_sweep(
                         trial_run_id=best.run_id, state=checkpoint, spec=champion_spec,
                         value=best.value, sweep_id=sweep_id,
                         test_value=test.get(holdout_metric(spec.search.objective)),
-                        tags=_confirmed_tags(ranking[0]) if ranking else {})
+                        tags=ranking[0].tags() if ranking else {})
         if recorder is not None:
             recorder.finished(
                 SweepState.FINISHED.value,
@@ -223,7 +223,7 @@ def drive_sweep(
                          "trials_stopped_early": progress.stopped_early,
                          "trials_failed": progress.failed + progress.diverged,
                          "seconds": phases.total(), **test,
-                         **(_confirmed_summary(ranking[0]) if ranking else {})},
+                         **(ranking[0].summary() if ranking else {})},
                 best_params=best.params,
                 pareto_front=front,
             )
@@ -342,19 +342,6 @@ def _raise_fail_fast(monitor: TrialMonitor, spec: SweepSpec) -> None:
         raise SweepFailedError(
             f"stopped: the first {spec.search.fail_fast} trials all failed with the same "
             f"error: {monitor.fail_fast.error}")
-
-
-def _confirmed_summary(entry: Confirmed) -> dict[str, float]:
-    mean, low, high = entry.interval
-    return {"confirmed_mean": mean, "confirmed_low": low, "confirmed_high": high,
-            "confirmed_seeds": float(len(entry.values))}
-
-
-def _confirmed_tags(entry: Confirmed) -> dict[str, str]:
-    mean, low, high = entry.interval
-    return {TAG_CONFIG: entry.config_id, "trialforge.confirmed_mean": f"{mean:.6g}",
-            "trialforge.confirmed_interval": f"[{low:.6g}, {high:.6g}]",
-            "trialforge.confirmed_seeds": str(len(entry.values))}
 
 
 def _describe(
