@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
+from trialforge import parse_spec
 from trialforge.search.searcher import OptunaSearcher, optuna_champion
+from trialforge.search.space import searcher_space
+from trialforge.search.tuner import SAMPLERS
 
 
 def test_every_epoch_is_an_intermediate_value_and_the_value_is_the_best_epochs(
@@ -36,3 +40,43 @@ def test_every_epoch_is_an_intermediate_value_and_the_value_is_the_best_epochs(
     assert trials["nan"].state == TrialState.FAIL
     assert optuna_champion(optuna.storages.RDBStorage(url), "s") == "done", \
         "a pruned trial is no champion, however good its early epoch"
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_each_sampler_searches_the_specs_space_seeded(name: str, tmp_path: Path) -> None:
+    """Every `search.sampler` drives a real study over a space with a log-uniform, an int and
+    a choice, and the same seed suggests the same first trials."""
+    spec = parse_spec({"seed": 5, "model": {"family": "mlp"}, "search": {
+        "sampler": name, "trials": 12,
+        "space": {"lr": {"loguniform": [1e-4, 1e-1]}, "depth": {"int": [1, 3]},
+                  "activation": {"choice": ["relu", "tanh"]}}}})
+
+    def suggestions(study: str) -> list[dict[str, object]]:
+        searcher = OptunaSearcher(
+            space=searcher_space(spec.search.space), metric="val_accuracy", mode="max",
+            sampler=SAMPLERS[name](spec), study_name=study,
+            storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'studies.db'}"))
+        suggested = []
+        for index in range(8):
+            config = searcher.suggest(str(index))
+            assert config is not None
+            suggested.append(config)
+            accuracy = 1.0 - abs(float(config["train.lr"]) - 0.01)  # a made-up landscape
+            searcher.on_trial_complete(str(index), {"epoch": 1, "val_accuracy": accuracy,
+                                                    "trial_state": "completed"})
+        return suggested
+
+    first, again = suggestions("a"), suggestions("b")
+    assert first == again, "seeded by the spec's seed"
+    assert all(1e-4 <= float(c["train.lr"]) <= 1e-1 and c["model.depth"] in (1, 2, 3)
+               and c["model.activation"] in ("relu", "tanh") for c in first)
+
+
+def test_a_sampler_of_one_objective_is_refused_for_several() -> None:
+    from trialforge.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"sampler 'cmaes' optimizes one objective; with "
+                       r"several metrics choose one of tpe, random, gp, nsga2, qmc"):
+        parse_spec({"search": {"sampler": "cmaes", "metric": ["val_accuracy", "params"]}})
+    assert parse_spec({"search": {"sampler": "nsga2",
+                                  "metric": ["val_accuracy", "params"]}}).search.multi_objective

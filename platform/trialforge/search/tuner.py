@@ -144,19 +144,32 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
+def _startup(spec: SweepSpec) -> int:
+    # Few random start-up trials on small budgets, so the model-based samplers get to model
+    # most of them.
+    return max(2, min(10, spec.search.trials // 3))
+
+
 def _tpe(spec: SweepSpec) -> optuna.samplers.BaseSampler:
-    # Few random start-up trials on small budgets, so TPE gets to model most of them;
-    # the constant liar keeps concurrent trials from sampling the same point.
-    startup = max(2, min(10, spec.search.trials // 3))
+    # The constant liar keeps concurrent trials from sampling the same point.
     return optuna.samplers.TPESampler(
-        seed=spec.seed, n_startup_trials=startup, multivariate=True, constant_liar=True
+        seed=spec.seed, n_startup_trials=_startup(spec), multivariate=True, constant_liar=True
     )
 
 
-#: `search.sampler` -> Optuna's sampler for the spec, seeded by `seed`.
+#: `search.sampler` -> Optuna's sampler for the spec, seeded by `seed`. Samplers that model
+#: numbers only (CMA-ES, QMC) draw categorical knobs at random, quietly.
 SAMPLERS: dict[str, Callable[[SweepSpec], optuna.samplers.BaseSampler]] = {
     "tpe": _tpe,
     "random": lambda spec: optuna.samplers.RandomSampler(seed=spec.seed),
+    "gp": lambda spec: optuna.samplers.GPSampler(seed=spec.seed,
+                                                 n_startup_trials=_startup(spec)),
+    "cmaes": lambda spec: optuna.samplers.CmaEsSampler(
+        seed=spec.seed, n_startup_trials=_startup(spec), warn_independent_sampling=False),
+    "nsga2": lambda spec: optuna.samplers.NSGAIISampler(
+        seed=spec.seed, population_size=max(4, min(50, spec.search.trials // 4))),
+    "qmc": lambda spec: optuna.samplers.QMCSampler(seed=spec.seed,
+                                                   warn_independent_sampling=False),
 }
 
 

@@ -122,6 +122,11 @@ class SchedulerConfig(Section):
     reduction_factor: float = Field(3.0, gt=1.0)
 
 
+#: `search.sampler`s that take several objectives, and those that take one.
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "gp", "nsga2", "qmc")
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)
+
+
 class ConfirmConfig(Section):
     """After the search, retrain its `top_k` configurations with `seeds` new seeds each (a
     seed changes the weights' initialisation and the data's order, never the split); the
@@ -140,7 +145,9 @@ class SearchConfig(Section):
     mode: Mode | list[Mode] | None = Field(None, description="default: each metric's direction")
     trials: int = Field(8, ge=1)
     concurrency: int = Field(2, ge=1)
-    sampler: Literal["tpe", "random"] = "tpe"
+    sampler: Literal["tpe", "random", "gp", "cmaes", "nsga2", "qmc"] = Field(
+        "tpe", description="Optuna's sampler, seeded by `seed`: tpe, random, gp (Gaussian "
+        "process), cmaes, nsga2, qmc (quasi-Monte Carlo); several objectives take all but cmaes")
     try_spec_first: bool = Field(
         True, description="the first trial trains the knobs as the spec writes them"
     )
@@ -153,6 +160,13 @@ class SearchConfig(Section):
     confirm: ConfirmConfig | None = Field(
         None, description="retrain the top configurations over new seeds; the champion is "
         "chosen by their mean, reported with a 95% interval")
+
+    @model_validator(mode="after")
+    def _sampler_fits_the_objectives(self) -> SearchConfig:
+        if self.multi_objective and self.sampler in SINGLE_OBJECTIVE_SAMPLERS:
+            raise ValueError(f"sampler {self.sampler!r} optimizes one objective; with several "
+                             f"metrics choose one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+        return self
 
     @field_validator("metric")
     @classmethod
