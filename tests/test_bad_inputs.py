@@ -220,7 +220,8 @@ CASES = [
     Case("unknown-scheduler", ("sweep", "run", MLP, "search.scheduler.type=pbt"),
          "search.scheduler.type: Input should be 'asha', 'fifo', 'hyperband' or 'median'"),
     Case("unknown-sampler", ("sweep", "run", MLP, "search.sampler=grid"),
-         "search.sampler: Input should be 'tpe' or 'random' (got 'grid')"),
+         "search.sampler: Input should be 'tpe', 'random', 'gp', 'cmaes', 'nsga2' or 'qmc' "
+         "(got 'grid')"),
     Case("reserved-alias", ("sweep", "run", MLP, "register.alias=latest"),
          "register.alias: alias 'latest' is not allowed"),
     Case("table-without-target", ("sweep", "run", MLP, "data.dataset=table",

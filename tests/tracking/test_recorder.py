@@ -98,7 +98,7 @@ def test_the_sweeps_end_closes_orphaned_runs_and_the_parent_run(tmp_path: Path) 
     target = _target(tmp_path)
     first = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy")
     first.opened("t1", "trial_t1", {}, {})  # its driver dies with it running
-    first.finished("failed", {}, {}, error="the driver was killed")
+    first.finished("failed", {}, {}, reason="the driver was killed")
     first.flush()
     first.close()
     resumed = SweepRecorder(target, tmp_path / "journal.jsonl", "val_accuracy", resumed=True)

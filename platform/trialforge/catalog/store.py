@@ -50,6 +50,7 @@ ADDED_COLUMNS = [
     ("trialforge_sweeps", "driver", "VARCHAR(300)"),
     ("trialforge_sweeps", "test_value", "FLOAT"),
     ("trialforge_sweeps", "confirmed", "TEXT"),
+    ("trialforge_sweeps", "stop_reason", "TEXT"),
     ("trialforge_trials", "stage", "VARCHAR(8)"),
     ("trialforge_trials", "config_id", "VARCHAR(16)"),
     ("trialforge_trials", "seed", "INTEGER"),

@@ -57,6 +57,8 @@ class SweepRecord(Base):
     # The confirm stage's configurations, best mean first: JSON [{"config_id", "params",
     # "values", "mean", "low", "high", "seeds", "trial_ids"}, ...] (`search.confirm`).
     confirmed: Mapped[str | None] = mapped_column(Text)
+    # Why the search ended early (`search.stop`): the condition that fired.
+    stop_reason: Mapped[str | None] = mapped_column(Text)
     # `host:pid:start` of the process driving it: `sweep resume` refuses a live one.
     driver: Mapped[str | None] = mapped_column(String(300))
 

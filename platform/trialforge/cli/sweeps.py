@@ -152,6 +152,8 @@ def _print_result(result: SweepResult, home: Home) -> None:
     if best is not None:
         params = ", ".join(f"{k}={short(v)}" for k, v in sorted(best.params.items()))
         out.print(f"best {p.metric} = [bold]{best.value:.4f}[/bold]  {params}")
+    if result.stop_reason:
+        out.print(f"the search stopped early: {result.stop_reason}", highlight=False)
     if result.confirmed:
         mean, low, high = result.confirmed[0].interval
         out.print(f"confirmed over {len(result.confirmed[0].values)} new seeds: {p.metric} "
@@ -215,6 +217,7 @@ def sweep_show(
         ("family", record.family), ("created", record.created_at),
         ("finished", record.finished_at), (f"best {record.metric}", short(record.best_value)),
         (f"test {record.metric} (champion, scored once)", short(record.test_value)),
+        ("stopped early", record.stop_reason),
         ("model", record.model_version), ("optuna study", record.study_name),
         ("mlflow experiment", record.mlflow_experiment_id),
         ("mlflow sweep run", record.mlflow_parent_run_id),

@@ -15,6 +15,7 @@ from ray.tune.result import AUTO_RESULT_KEYS
 
 from trialforge.search.fail_fast import FailFast
 from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
+from trialforge.search.stop_rules import SweepStop
 from trialforge.tracking import SweepRecorder
 from trialforge.tracking.tags import TAG_NODE
 from trialforge.train.contract import BestEpoch, Report, TrialState, read_history, trial_outcome
@@ -53,19 +54,21 @@ class TrialMonitor(Callback):
                  describe: Describe | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
                  on_trial_end: Callable[[TrialLedger, str | None], None] | None = None,
-                 fail_fast: FailFast | None = None) -> None:
+                 fail_fast: FailFast | None = None,
+                 sweep_stop: SweepStop | None = None) -> None:
         self.progress = progress
         self.recorder = recorder
         self.describe = describe or (lambda config: (dict(config), {}))
         self.on_progress = on_progress
         self.on_trial_end = on_trial_end
         self.fail_fast = fail_fast or FailFast()
+        self.sweep_stop = sweep_stop  # `search.stop`, told each trial's end
         self.trials: dict[str, TrialLedger] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with its experiment state; the live writers stay behind.
         return {**self.__dict__, "recorder": None, "describe": None, "on_progress": None,
-                "on_trial_end": None}
+                "on_trial_end": None, "sweep_stop": None}
 
     def get_state(self) -> dict[str, Any]:
         # Saved in Tune's experiment checkpoint: a resumed sweep counts (and scores) the
@@ -150,6 +153,8 @@ class TrialMonitor(Callback):
         if state == TrialState.FAILED:
             logger.warning("trial %s failed (%s): %s", trial, failure, reason)
         self.fail_fast.offer(failure, reason)
+        if self.sweep_stop is not None:
+            self.sweep_stop.trial_ended(ledger.best.value)
         self._record_end(ledger, state, failure, reason)
         self._emit(trials, ended=trial.trial_id)
 

@@ -51,6 +51,7 @@ from trialforge.search.phases import Phases
 from trialforge.search.progress import BestTrial, Progress
 from trialforge.search.runtime import check_gpus, connect_ray, start_ray_soon
 from trialforge.search.searcher import fail_running_trials, pareto_front
+from trialforge.search.stop_rules import SweepStop
 from trialforge.search.stores import create_stores
 from trialforge.search.tuner import build_confirm_tuner, build_tuner, optuna_storage, study_name
 from trialforge.spec import SweepSpec
@@ -81,6 +82,8 @@ class SweepResult:
     test: dict[str, float]
     # The confirm stage's configurations, best mean first (`search.confirm`; else empty).
     confirmed: list[Confirmed]
+    # Why the search ended early (`search.stop`), None when it ran its budget.
+    stop_reason: str | None
 
 
 def run_sweep(
@@ -182,7 +185,9 @@ def drive_sweep(
             monitor = _monitor(run, context, SEARCH, progress, on_progress)
             build_tuner(spec, home, sweep_id, run.experiment_path, monitor, context,
                         resumed=run.resumed).fit()
-            _end_open_trials(monitor, run, "the sweep ended with it running")
+            stopped = monitor.sweep_stop.reason if monitor.sweep_stop else None
+            _end_open_trials(monitor, run, f"the search stopped: {stopped}" if stopped
+                             else "the sweep ended with it running")
             _settle(run)
         _raise_fail_fast(monitor, spec)
         ranking: list[Confirmed] = []
@@ -226,6 +231,7 @@ def drive_sweep(
                          **(ranking[0].summary() if ranking else {})},
                 best_params=best.params,
                 pareto_front=front,
+                reason=f"stopped early: {stopped}" if stopped else None,
             )
             recorder.flush()
         catalog.finish_sweep(
@@ -234,20 +240,21 @@ def drive_sweep(
             pareto_front=json.dumps(front) if front is not None else None,
             test_value=test.get(holdout_metric(spec.search.objective)),
             confirmed=json.dumps([entry.to_dict() for entry in ranking]) if ranking else None,
+            stop_reason=stopped,
             **_counts(progress),
         )
         return SweepResult(
             sweep_id, SweepState.FINISHED, spec, progress, best, model,
             target.experiment_id if target else None,
             target.parent_run_id if target else None,
-            phases.total(), dict(phases), test, ranking,
+            phases.total(), dict(phases), test, ranking, stopped,
         )
     except BaseException as exc:
         state = SweepState.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else SweepState.FAILED
         error = str(exc) or type(exc).__name__
         _end_open_trials(monitor, run, f"sweep {state.value}: {error}")
         if prepared.recorder is not None:
-            prepared.recorder.finished(state.value, {}, {}, error=error)
+            prepared.recorder.finished(state.value, {}, {}, reason=error)
         try:
             _settle(run)
         except Exception as lost:  # the sweep's own error is the one to raise
@@ -305,13 +312,15 @@ def _settle(run: SweepRun) -> None:
 def _monitor(run: SweepRun, context: TrialContext, stage: str, progress: Progress,
              on_progress: Callable[[Progress], None] | None) -> TrialMonitor:
     """The Tune callback of one stage's trials: MLflow runs tagged with the stage, catalog
-    rows, fail-fast."""
+    rows, fail-fast, and in the search the stop rules (`search.stop`)."""
+    rules = run.spec.search.stop
     return TrialMonitor(
         progress, run.prepared.recorder, describe=functools.partial(_describe, context, stage),
         on_progress=on_progress,
         on_trial_end=functools.partial(_record_trial, run.catalog, run.sweep_id, stage,
                                        run.spec.seed),
-        fail_fast=FailFast(run.spec.search.fail_fast))
+        fail_fast=FailFast(run.spec.search.fail_fast),
+        sweep_stop=SweepStop(rules, progress) if rules and stage == SEARCH else None)
 
 
 def _confirm(run: SweepRun, search: TrialMonitor, context: TrialContext,

@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 from ray import tune
+from ray.tune.stopper import CombinedStopper
 
 from trialforge.home import Home
 from trialforge.search.monitor import TrialMonitor
@@ -54,8 +55,9 @@ def build_tuner(
     scheduler = build_scheduler(search.scheduler, spec.train.epochs)
     tune_config = _tune_config(spec, searcher, scheduler, search.trials)
     # The scheduler's memory rides in Tune's experiment checkpoint, like the searcher's.
-    run_config = _run_config(spec, experiment_path, [monitor, SchedulerMemory(scheduler)],
-                             monitor.fail_fast)
+    stop = (CombinedStopper(monitor.fail_fast, monitor.sweep_stop) if monitor.sweep_stop
+            else monitor.fail_fast)
+    run_config = _run_config(spec, experiment_path, [monitor, SchedulerMemory(scheduler)], stop)
     trainable = _trainable(spec, context)
     if resumed and tune.Tuner.can_restore(experiment_path):
         # Unfinished trials go on from their last checkpoints (errored ones stay errors).

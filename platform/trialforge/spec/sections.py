@@ -137,6 +137,22 @@ class ConfirmConfig(Section):
                        "interval needs a spread)")
 
 
+class StopConfig(Section):
+    """When a sweep has found enough: any condition that fires ends the search."""
+
+    target: float | None = Field(
+        None, description="the objective's value (in its direction) that is good enough")
+    patience_trials: int | None = Field(
+        None, ge=1, description="trials that may end in a row without improving the best")
+    time_budget_s: float | None = Field(None, gt=0, description="seconds the search may take")
+
+    @model_validator(mode="after")
+    def _some_condition(self) -> StopConfig:
+        if self.target is None and self.patience_trials is None and self.time_budget_s is None:
+            raise ValueError("give at least one of target, patience_trials, time_budget_s")
+        return self
+
+
 class SearchConfig(Section):
     """How to search. `metric` may list several objectives (a Pareto search); the first
     one drives the scheduler and picks the model to register."""
@@ -157,6 +173,9 @@ class SearchConfig(Section):
         "code error (0: never)",
     )
     space: dict[str, ParamSpace] = Field(default_factory=dict)
+    stop: StopConfig | None = Field(
+        None, description="end the search early: a target reached, patience_trials without "
+        "improvement, or a time budget spent")
     confirm: ConfirmConfig | None = Field(
         None, description="retrain the top configurations over new seeds; the champion is "
         "chosen by their mean, reported with a 95% interval")

@@ -122,11 +122,12 @@ class SweepRecorder:
         self._put({"op": "orphans", "reason": reason})
 
     def finished(self, state: str, summary: Mapping[str, float], best_params: Mapping[str, Any],
-                 error: str | None = None, pareto_front: list[dict[str, Any]] | None = None,
+                 reason: str | None = None, pareto_front: list[dict[str, Any]] | None = None,
                  ) -> None:
-        """Close the parent run with how the sweep ended: its summary metrics, best params
-        (`best.KNOB`) and, for several objectives, its Pareto front (`pareto_front.json`)."""
-        self._put({"op": "finish", "state": state, "reason": error, "at": _now_ms(),
+        """Close the parent run with how the sweep ended (and why, when it failed or stopped
+        early): its summary metrics, best params (`best.KNOB`) and, for several objectives,
+        its Pareto front (`pareto_front.json`)."""
+        self._put({"op": "finish", "state": state, "reason": reason, "at": _now_ms(),
                    "metrics": {key: float(value) for key, value in summary.items()
                                if isinstance(value, (int, float)) and math.isfinite(value)},
                    "params": {f"best.{key}": param_value(value)
