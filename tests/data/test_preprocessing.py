@@ -130,3 +130,21 @@ def test_fractions_that_leave_no_training_data_are_refused() -> None:
         parse_spec({"data": {"dataset": "images", "path": "/x", "stream": True}},
                    ["data.test_fraction=0.1"])
 
+
+
+def test_answers_read_as_labels_probabilities_or_predictions() -> None:
+    """What a served model returns, for each kind of task (pure: tensors in, a frame out)."""
+    inputs = TableInputs.fit(_table().drop(columns=["label"]))
+    classes = Preprocessing(inputs=inputs, task="classification", class_names=["big", "small"])
+    answers = classes.answers(torch.tensor([[2.0, 0.0], [0.0, 3.0]]))
+    assert answers["label"].tolist() == ["big", "small"]
+    assert answers["probability_big"].iloc[0] == pytest.approx(torch.tensor([2.0, 0.0])
+                                                                 .softmax(0)[0].item())
+    assert classes.output_schema() == [("label", "string"), ("probability_big", "double"),
+                                       ("probability_small", "double")]
+    forecast = Preprocessing(inputs=inputs, task="regression", target_mean=10.0, target_std=2.0)
+    assert forecast.answers(torch.tensor([[0.5], [-1.0]]))["prediction"].tolist() == [11.0, 8.0]
+    text = Preprocessing(inputs=TextInputs(vocab=["a", "b"], window=4), task="language_model",
+                         class_names=["a", "b"])
+    logits = torch.tensor([[[5.0, 0.0], [0.0, 5.0]]])  # (1 row, 2 steps, 2 characters)
+    assert text.answers(logits)["label"].tolist() == ["b"], "the next after the last step"

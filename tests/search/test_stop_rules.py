@@ -55,3 +55,11 @@ def test_stop_rules_need_a_condition_and_sane_values() -> None:
         parse_spec({}, ["search.stop.patience_trials=0"])
     with pytest.raises(SpecError, match=r"search\.stop\.time_budget_s"):
         parse_spec({"search": {"stop": {"time_budget_s": -5}}})
+
+
+def test_the_progress_line_names_the_confirm_stage() -> None:
+    search = Progress(total=4, metric="val_accuracy", mode="max", max_epochs=2)
+    confirm = Progress(total=6, metric="val_accuracy", mode="max", max_epochs=2,
+                       stage="confirm")
+    assert search.line().startswith("trials 0/4 done | 0 running")
+    assert confirm.line().startswith("confirm: trials 0/6 done | 0 running")
