@@ -65,8 +65,13 @@ if len(finite) and finite.min() < finite.max():
         value_range = None  # the whole range: nothing to brush on the chart's axis
 filtered = compare.selected_runs(runs, states, value_range, value)
 confirming = "stage" in runs and (runs["stage"] == "confirm").any()
+# Shown when some run has them: the earlier sweep a warm-started point came from, whether a
+# run met search.constraints, how many exploits a pbt/pb2 trial took.
+marks = [column for column in ("origin", "feasible")
+         if column in runs and runs[column].notna().any()]
+marks += ["exploits"] if "exploits" in runs and runs["exploits"].fillna(0).any() else []
 shown = ["sweep_id", "name", *(["stage", "config_id", "seed"] if confirming else []), "state",
-         value, *params, "seconds", "start"]
+         *marks, value, *params, "seconds", "start"]
 event = st.dataframe(
     filtered[shown], hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs",
     column_config={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import loaders
 import streamlit as st
 
@@ -22,11 +24,15 @@ table = shown.assign(
     trials=shown["trials_completed"].astype(str) + " done, " + shown["trials_stopped"].astype(str)
     + " early, " + shown["trials_failed"].astype(str) + " failed / "
     + shown["trials_total"].astype(str),
+    # search.warm_start: the earlier sweeps its sampler started from.
+    warm_from=shown["warm_start"].map(
+        lambda summary: ", ".join(json.loads(summary)["sources"]) if summary else None),
 )
 event = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="sweeps",
     column_order=["open", "id", "name", "family", "state", "metric", "best_value", "test_value",
-                  "trials", "seconds", "created_at", "model_version", "error"],
+                  "trials", "stop_reason", "warm_from", "seconds", "created_at",
+                  "model_version", "error"],
     column_config={
         "open": st.column_config.LinkColumn("open", display_text="compare"),
         "best_value": st.column_config.NumberColumn("best", format="%.4f"),
@@ -35,6 +41,9 @@ event = st.dataframe(
         "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
         "created_at": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
         "model_version": "model",
+        "stop_reason": st.column_config.TextColumn("stopped early", help="search.stop"),
+        "warm_from": st.column_config.TextColumn(
+            "warm start from", help="the earlier sweeps its sampler started from"),
     },
 )
 picked = list(shown.iloc[event.selection.rows]["id"])

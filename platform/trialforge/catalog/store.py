@@ -54,6 +54,9 @@ ADDED_COLUMNS = [
     ("trialforge_trials", "stage", "VARCHAR(8)"),
     ("trialforge_trials", "config_id", "VARCHAR(16)"),
     ("trialforge_trials", "seed", "INTEGER"),
+    ("trialforge_trials", "infeasible", "TEXT"),
+    ("trialforge_trials", "origin", "VARCHAR(100)"),
+    ("trialforge_sweeps", "warm_start", "TEXT"),
 ]
 
 

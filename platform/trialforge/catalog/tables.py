@@ -59,6 +59,9 @@ class SweepRecord(Base):
     confirmed: Mapped[str | None] = mapped_column(Text)
     # Why the search ended early (`search.stop`): the condition that fired.
     stop_reason: Mapped[str | None] = mapped_column(Text)
+    # `search.warm_start`: JSON {"sources": {sweep id: name}, "added": n, "first": n,
+    # "skipped": {reason: count}}, what the sampler started from.
+    warm_start: Mapped[str | None] = mapped_column(Text)
     # `host:pid:start` of the process driving it: `sweep resume` refuses a live one.
     driver: Mapped[str | None] = mapped_column(String(300))
 
@@ -100,3 +103,7 @@ class TrialRecord(Base):
     stage: Mapped[str | None] = mapped_column(String(8))  # search, or confirm
     config_id: Mapped[str | None] = mapped_column(String(16), index=True)  # knobs, not seed
     seed: Mapped[int | None] = mapped_column(Integer)
+    # Which `search.constraints` its best epoch broke (None: feasible, or no constraints).
+    infeasible: Mapped[str | None] = mapped_column(Text)
+    # `search.warm_start`: the earlier sweep and trial whose knobs it re-evaluated.
+    origin: Mapped[str | None] = mapped_column(String(100))

@@ -218,6 +218,7 @@ def sweep_show(
         ("finished", record.finished_at), (f"best {record.metric}", short(record.best_value)),
         (f"test {record.metric} (champion, scored once)", short(record.test_value)),
         ("stopped early", record.stop_reason),
+        ("warm start", _warm_start_line(record.warm_start)),
         ("model", record.model_version), ("optuna study", record.study_name),
         ("mlflow experiment", record.mlflow_experiment_id),
         ("mlflow sweep run", record.mlflow_parent_run_id),
@@ -248,14 +249,32 @@ def sweep_show(
     # Each trial's score: its objective at its best epoch (the checkpoint kept).
     score = f"metrics.best_{record.metric}"
     params = [c for c in trials.columns if c.startswith("params.") and trials[c].nunique() > 1]
+    # What only some sweeps have: warm-start origins, constraints, pbt/pb2 exploits.
+    extras = [column for column in ("origin", "feasible") if trials[column].notna().any()]
+    extras += ["exploits"] if trials["exploits"].any() else []
     table = Table("trial", "stage", "config", "state", f"best {record.metric}", "at epoch",
-                  *[c.removeprefix("params.") for c in params])
+                  *extras, *[c.removeprefix("params.") for c in params])
     for _, row in trials.sort_values(["stage", "name"], na_position="first").iterrows():
         table.add_row(
             str(row["name"]), str(row["stage"]), str(row["config_id"]), str(row["state"]),
-            short(row.get(score)), short(row["best_epoch"]), *[short(row[c]) for c in params],
+            short(row.get(score)), short(row["best_epoch"]),
+            *[str(row[column]) if row[column] is not None else "" for column in extras],
+            *[short(row[c]) for c in params],
         )
     out.print(table)
+
+
+def _warm_start_line(summary: str | None) -> str | None:
+    """`search.warm_start` in a line: the trials added from where, those evaluated first,
+    and those skipped, by reason."""
+    if not summary:
+        return None
+    warm = json.loads(summary)
+    sources = ", ".join(f"{name} ({sweep_id})" for sweep_id, name in warm["sources"].items())
+    skipped = sum(warm["skipped"].values())
+    reasons = "; ".join(f"{count}: {reason}" for reason, count in warm["skipped"].items())
+    return (f"{warm['added']} trials from {sources}, the best {warm['first']} evaluated "
+            f"first; {skipped} skipped" + (f" ({reasons})" if reasons else ""))
 
 
 def _print_confirmed(entries: list[dict[str, Any]], metric: str) -> None:

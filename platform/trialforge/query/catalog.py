@@ -11,7 +11,7 @@ SWEEP_COLUMNS = [
     "id", "name", "family", "state", "created_at", "finished_at", "metric", "mode",
     "best_value", "test_value", "trials_total", "trials_completed", "trials_stopped",
     "trials_failed", "epochs_trained", "model_version", "error", "study_name",
-    "mlflow_experiment_id", "mlflow_parent_run_id", "confirmed",
+    "mlflow_experiment_id", "mlflow_parent_run_id", "confirmed", "stop_reason", "warm_start",
 ]
 
 

@@ -15,7 +15,10 @@ from trialforge.tracking.tags import (
     BEST_CHECKPOINT_DIR,
     TAG_BEST_EPOCH,
     TAG_CONFIG,
+    TAG_EXPLOIT,
+    TAG_FEASIBLE,
     TAG_KIND,
+    TAG_ORIGIN,
     TAG_REASON,
     TAG_SEED,
     TAG_STAGE,
@@ -55,6 +58,10 @@ def trials(
                 "backbone": tags.get(LINEAGE_PREFIX),
                 "stage": tags.get(TAG_STAGE), "config_id": tags.get(TAG_CONFIG),
                 "seed": _int(tags.get(TAG_SEED)),
+                # search.warm_start: the earlier sweep/trial it re-evaluated; constraints:
+                # "true" or "false: why"; pbt/pb2: how many exploits it took.
+                "origin": tags.get(TAG_ORIGIN), "feasible": tags.get(TAG_FEASIBLE),
+                "exploits": sum(1 for key in tags if key.startswith(f"{TAG_EXPLOIT}.")),
             }
             row.update({f"params.{k}": v for k, v in run.data.params.items()})
             row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})

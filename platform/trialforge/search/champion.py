@@ -3,7 +3,9 @@
 The champion is the best-scored trial among those that ran their whole budget. With one
 objective and a search space Optuna scores the sweep, and its best trial is the champion, so
 `optuna.load_study(...).best_trial` is the registered one by construction; otherwise (no
-space, or several objectives: the first ranks) the monitor's ledger applies the same rule.
+space, several objectives (the first ranks), pbt/pb2, or an earlier sweep's trial at the top
+of a warm-started study) the monitor's ledger applies the same rule. A trial that broke
+`search.constraints` is never the champion (nor Optuna's best).
 """
 
 from __future__ import annotations
@@ -19,18 +21,21 @@ from trialforge.train.contract import TrialState, improves
 
 def champion(monitor: TrialMonitor, spec: SweepSpec, home: Home, sweep_id: str) -> BestTrial | None:
     """The trial whose best checkpoint the sweep registers (None: no trial has a score)."""
-    if spec.search.space and not spec.search.multi_objective:
+    search = spec.search
+    if search.space and not search.multi_objective and not search.scheduler.evolves:
         trial_id = optuna_champion(optuna_storage(home), study_name(sweep_id))
-        if trial_id is not None:
+        # Optuna's best may be an earlier sweep's trial (search.warm_start), not this one's.
+        if trial_id is not None and trial_id in monitor.trials:
             return monitor.best_trial(trial_id)
     return best_scored(monitor)
 
 
 def best_scored(monitor: TrialMonitor) -> BestTrial | None:
-    """The best-scored trial that completed; if none did, the best-scored of any. Ties go
-    to the trial that started first (as Optuna's best trial does: the lowest number)."""
+    """The best-scored feasible trial that completed; if none did, the best-scored feasible
+    one of any. Ties go to the trial that started first (as Optuna's best trial does: the
+    lowest number)."""
     scored = [(trial_id, ledger) for trial_id, ledger in monitor.trials.items()
-              if ledger.best.value is not None]
+              if ledger.best.value is not None and ledger.infeasible is None]
     completed = [(t, ledger) for t, ledger in scored if ledger.state == TrialState.COMPLETED.value]
     best: tuple[str, float | None] | None = None
     for trial_id, ledger in completed or scored:

@@ -5,19 +5,21 @@ each end to the catalog and `FailFast`."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
 
+from trialforge.search.constraints import Constraints
 from trialforge.search.fail_fast import FailFast
 from trialforge.search.progress import SAVED_COUNTS, BestTrial, Progress
 from trialforge.search.stop_rules import SweepStop
 from trialforge.tracking import SweepRecorder
-from trialforge.tracking.tags import TAG_NODE
+from trialforge.tracking.tags import TAG_EXPLOIT, TAG_FEASIBLE, TAG_NODE
 from trialforge.train.contract import BestEpoch, Report, TrialState, read_history, trial_outcome
 from trialforge.train.failures import DIVERGED, error_summary, failure_kind_of_error, failure_reason
 
@@ -37,13 +39,20 @@ class TrialLedger:
 
     trial_id: str
     name: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # the knobs it started with (its MLflow run's params)
     best: BestEpoch
     node: str = ""
     epochs: int = 0
     state: str = TrialState.RUNNING.value
     failure: str | None = None  # diverged, oom, worker_lost or code_error (train.failures)
     reason: str | None = None
+    # The knobs its best epoch trained with: under pbt/pb2 a trial's knobs change.
+    best_config: dict[str, Any] | None = None
+    # pbt/pb2: each exploit (the trial copied, at which epoch, the knobs after it); the
+    # last one's tag waits for the trial's next epoch, its run's next write.
+    exploits: list[dict[str, Any]] = field(default_factory=list)
+    unsent: dict[str, str] = field(default_factory=dict)
+    infeasible: str | None = None  # which `search.constraints` its best epoch broke
 
 
 class TrialMonitor(Callback):
@@ -55,7 +64,8 @@ class TrialMonitor(Callback):
                  on_progress: Callable[[Progress], None] | None = None,
                  on_trial_end: Callable[[TrialLedger, str | None], None] | None = None,
                  fail_fast: FailFast | None = None,
-                 sweep_stop: SweepStop | None = None) -> None:
+                 sweep_stop: SweepStop | None = None,
+                 constraints: Constraints | None = None) -> None:
         self.progress = progress
         self.recorder = recorder
         self.describe = describe or (lambda config: (dict(config), {}))
@@ -63,6 +73,7 @@ class TrialMonitor(Callback):
         self.on_trial_end = on_trial_end
         self.fail_fast = fail_fast or FailFast()
         self.sweep_stop = sweep_stop  # `search.stop`, told each trial's end
+        self.constraints = constraints  # `search.constraints`, judging each trial's end
         self.trials: dict[str, TrialLedger] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -85,7 +96,9 @@ class TrialMonitor(Callback):
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         ledger = self._ledger(trial)
         if self.recorder is not None:  # a new trial's run; or, restored or retried, its own
-            params, tags = self.describe(trial.config)
+            # The knobs it started with: a pbt/pb2 exploit restarts it with others, which
+            # its run's tags record (MLflow's params cannot change).
+            params, tags = self.describe(ledger.config)
             self.recorder.opened(trial.trial_id, ledger.name, params, tags)
         self._emit(trials)
 
@@ -98,15 +111,20 @@ class TrialMonitor(Callback):
         if result.get(Report.REPEATED.value) and epoch <= ledger.epochs:
             return  # the last report again, which had arrived
         location = checkpoint_location(trial, result)
-        if epoch > ledger.epochs + 1 and location is not None:
+        if location is None and 0 < epoch <= ledger.epochs and not ledger.unsent:
+            return  # an epoch it had reported, again without its checkpoint (pbt's saves)
+        jumped, tags = bool(ledger.unsent), {**ledger.unsent}
+        ledger.unsent.clear()
+        if epoch > ledger.epochs + 1 and location is not None and not jumped:
             # Resumed from a checkpoint newer than the last report a dead driver saw: the
             # epochs between are in the checkpoint's history.
             for past in read_history(location):
                 if ledger.epochs < past[Report.EPOCH.value] < epoch:
                     self._epoch(trial.trial_id, ledger, past, None)
         node = str(result.get(Report.NODE.value) or ledger.node)
-        self._epoch(trial.trial_id, ledger, result, location,
-                    {TAG_NODE: node} if node != ledger.node else None)
+        if node != ledger.node:
+            tags[TAG_NODE] = node
+        self._epoch(trial.trial_id, ledger, result, location, tags or None)
         ledger.node = node
         self.progress.offer(result.get(self.progress.metric), ledger.name, trial.config,
                             epoch, trial.trial_id)
@@ -116,7 +134,8 @@ class TrialMonitor(Callback):
                location: str | None, tags: dict[str, str] | None = None) -> None:
         epoch = int(result.get(Report.EPOCH.value, 0))
         ledger.epochs = max(ledger.epochs, epoch)
-        ledger.best.offer(result, location)
+        if ledger.best.offer(result, location):
+            ledger.best_config = dict(result.get("config") or ledger.config)
         self.progress.epochs += 1
         if self.recorder is not None:
             self.recorder.epoch(trial_id, epoch, trial_metrics(result), tags)
@@ -137,6 +156,14 @@ class TrialMonitor(Callback):
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         summary, text = error_summary(trial.error_file, trial.get_error())
         self._end(trial, trials, TrialState.FAILED, failure_kind_of_error(text), summary)
+
+    def exploited(self, trial_id: str, donor: str, epoch: int, config: dict[str, Any]) -> None:
+        """pbt/pb2: `trial_id` goes on from `donor`'s checkpoint of `epoch`, with `config`.
+        Its MLflow run gets a tag `trialforge.exploit.<n>` at its next epoch."""
+        ledger = self.trials[trial_id]
+        ledger.exploits.append({"from_trial": donor, "from_epoch": epoch, "config": config})
+        ledger.unsent[f"{TAG_EXPLOIT}.{len(ledger.exploits)}"] = json.dumps(
+            ledger.exploits[-1], default=str)
 
     def interrupt_open_trials(self, reason: str) -> None:
         """End every trial still running as interrupted (the sweep ends without them)."""
@@ -166,10 +193,14 @@ class TrialMonitor(Callback):
     def _record_end(self, ledger: TrialLedger, state: TrialState, failure: str | None,
                     reason: str | None) -> None:
         ledger.state, ledger.failure, ledger.reason = state.value, failure, reason
+        tags = {}
+        if self.constraints is not None and ledger.best.value is not None:
+            ledger.infeasible = self.constraints.broken(ledger.best.metrics)
+            tags[TAG_FEASIBLE] = f"false: {ledger.infeasible}" if ledger.infeasible else "true"
         if self.recorder is not None:
             self.recorder.ended(ledger.trial_id, state.value, failure_reason(failure, reason),
                                 failure, ledger.best.epoch, ledger.best.value,
-                                ledger.best.checkpoint)
+                                ledger.best.checkpoint, tags)
         if self.on_trial_end is not None:
             self.on_trial_end(ledger, self._run_id(ledger.trial_id))
 
@@ -179,7 +210,7 @@ class TrialMonitor(Callback):
         if ledger is None or ledger.best.value is None:
             return None
         return BestTrial(ledger.best.value, ledger.name, self._run_id(trial_id),
-                         dict(ledger.config), ledger.best.epoch, trial_id)
+                         dict(ledger.best_config or ledger.config), ledger.best.epoch, trial_id)
 
     def _run_id(self, trial_id: str) -> str | None:
         return self.recorder.run_ids().get(trial_id) if self.recorder is not None else None

@@ -1,4 +1,5 @@
-"""Trial schedulers: which trials to stop early (ASHA by default), from the spec."""
+"""Trial schedulers: which trials to stop early (ASHA by default, Pareto rank for several
+metrics) or to evolve (PBT, PB2), from the spec."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from ray.tune.schedulers import (
     TrialScheduler,
 )
 
-from trialforge.spec import SchedulerConfig
+from trialforge.search.pareto import ParetoASHA
+from trialforge.search.population import OnExploit, population_scheduler
+from trialforge.spec import SchedulerConfig, SweepSpec
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +26,18 @@ logger = logging.getLogger(__name__)
 TIME_ATTR = "epoch"
 
 
-def build_scheduler(config: SchedulerConfig, max_epochs: int) -> TrialScheduler:
-    """The scheduler the spec names, budgeted in epochs up to `max_epochs`."""
+def build_scheduler(spec: SweepSpec, on_exploit: OnExploit | None = None) -> TrialScheduler:
+    """The scheduler the spec names, budgeted in epochs up to `train.epochs`; a pbt/pb2
+    one tells `on_exploit` of each exploit."""
+    config, max_epochs = spec.search.scheduler, spec.train.epochs
+    if config.evolves:
+        return population_scheduler(spec, TIME_ATTR, on_exploit)
     grace = min(config.grace_period, max_epochs)
     if grace < config.grace_period:
         logger.info("grace_period %d > epochs %d: using %d", config.grace_period, max_epochs, grace)
+    if config.type == "pareto":
+        return ParetoASHA(spec.search.objectives, list(spec.search.directions), max_epochs,
+                          grace, config.reduction_factor, TIME_ATTR)
     return SCHEDULERS[config.type](config, max_epochs, grace)
 
 
@@ -45,7 +55,8 @@ SCHEDULERS: dict[str, Callable[[SchedulerConfig, int, int], TrialScheduler]] = {
 
 
 class SchedulerMemory(Callback):
-    """Keeps ASHA's rungs in Tune's experiment checkpoint, so a resumed sweep keeps them.
+    """Keeps ASHA's rungs (and the Pareto rungs) in Tune's experiment checkpoint, so a
+    resumed sweep keeps them.
 
     `Tuner.restore` restores the searcher and the callbacks but builds the scheduler anew:
     without its rungs, every weak trial after a resume would run to the end. This callback's
@@ -59,6 +70,9 @@ class SchedulerMemory(Callback):
         self.scheduler = scheduler
 
     def get_state(self) -> dict[str, Any] | None:
+        if isinstance(self.scheduler, ParetoASHA):
+            return {"pareto": {str(rung): {trial: list(point) for trial, point in rung_.items()}
+                               for rung, rung_ in self.scheduler.recorded.items()}}
         if not isinstance(self.scheduler, ASHAScheduler):
             return None
         return {
@@ -68,6 +82,11 @@ class SchedulerMemory(Callback):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
+        if isinstance(self.scheduler, ParetoASHA):
+            for rung, recorded in state.get("pareto", {}).items():
+                self.scheduler.recorded[int(rung)].update(
+                    {trial: tuple(point) for trial, point in recorded.items()})
+            return
         if not isinstance(self.scheduler, ASHAScheduler):
             return
         for bracket, rungs in zip(self.scheduler._brackets, state["rungs"], strict=True):

@@ -9,7 +9,8 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from trialforge.tracking.tags import TAG_TRIAL
+from trialforge.search.constraints import Constraints
+from trialforge.tracking.tags import TAG_ORIGIN, TAG_TRIAL
 from trialforge.train.contract import BestEpoch, Report, trial_outcome
 from trialforge.train.contract import TrialState as Outcome
 
@@ -22,11 +23,14 @@ class OptunaSearcher(OptunaSearch):
     - a trial that ran its budget is COMPLETE with its best epoch's values, one the scheduler
       stopped is PRUNED, and one that diverged or failed is FAIL (Ray would pass a NaN on,
       which Optuna refuses, leaving the trial RUNNING forever);
-    - each Optuna trial carries the Tune trial id, the MLflow run's tag, as an attribute.
+    - each Optuna trial carries the Tune trial id, the MLflow run's tag, as an attribute;
+    - with `search.constraints`, each scored trial's slacks (`Trial.set_constraint`).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, constraints: Constraints | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.constraints = constraints  # `search.constraints`: each scored trial's slacks
         self._bests: dict[str, BestEpoch] = {}  # trial id -> its best epoch so far
         self._steps: dict[str, int] = {}  # trial id -> the last epoch it was told
 
@@ -85,6 +89,9 @@ class OptunaSearcher(OptunaSearch):
                  Outcome.STOPPED_EARLY: TrialState.PRUNED}.get(outcome, TrialState.FAIL)
         study = self._ot_study
         assert study is not None
+        if self.constraints is not None and best is not None and state != TrialState.FAIL:
+            for key, slack in self.constraints.slacks(best.metrics).items():
+                self._ot_trials[trial_id].set_constraint(key, slack)
         study.tell(self._ot_trials[trial_id],
                    values if state == TrialState.COMPLETE else None, state=state)
         self._completed_trials.add(trial_id)
@@ -117,11 +124,13 @@ def optuna_champion(storage: optuna.storages.BaseStorage, study_name: str) -> st
 def pareto_front(
     storage: optuna.storages.BaseStorage, study_name: str, metrics: list[str]
 ) -> list[dict[str, Any]]:
-    """A multi-objective study's Pareto-optimal trials: number, params, objective values."""
+    """A multi-objective study's Pareto-optimal (feasible) trials: number, params, objective
+    values, and for an earlier sweep's trial (`search.warm_start`) its origin."""
     study = optuna.load_study(study_name=study_name, storage=storage)
     return [
         {"number": trial.number, "params": trial.params,
-         "values": dict(zip(metrics, trial.values or [], strict=False))}
+         "values": dict(zip(metrics, trial.values or [], strict=False)),
+         **({"origin": trial.user_attrs[TAG_ORIGIN]} if TAG_ORIGIN in trial.user_attrs else {})}
         for trial in sorted(study.best_trials, key=lambda trial: trial.number)
     ]
 

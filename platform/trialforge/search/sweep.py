@@ -42,6 +42,7 @@ from trialforge.search.confirm import (
     confirmed,
     top_configs,
 )
+from trialforge.search.constraints import Constraints
 from trialforge.search.fail_fast import FailFast
 from trialforge.search.holdout import holdout_metric, score_on_test
 from trialforge.search.inputs import Prepared
@@ -54,10 +55,12 @@ from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.stop_rules import SweepStop
 from trialforge.search.stores import create_stores
 from trialforge.search.tuner import build_confirm_tuner, build_tuner, optuna_storage, study_name
+from trialforge.search.warm_start import WarmStart
+from trialforge.search.warm_start import gather as gather_warm_start
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget
 from trialforge.tracking.provenance import TAG_TRIAL_SPEC
-from trialforge.tracking.tags import TAG_CONFIG, TAG_SEED, TAG_STAGE
+from trialforge.tracking.tags import TAG_CONFIG, TAG_ORIGIN, TAG_SEED, TAG_STAGE
 from trialforge.train.contract import TrialState
 from trialforge.train.trial import TrialContext
 
@@ -107,6 +110,8 @@ def run_sweep(
         # error with no catalog row, no MLflow run and no Ray started.
         with phases("data"):
             prepared.fill_inputs(spec, home)
+    # Earlier sweeps are read before anything is written: an unknown one is a SpecError.
+    warm = gather_warm_start(spec, home) if spec.search.warm_start else None
     start_ray_soon(spec)  # Ray comes up while the stores are made ready
     if spec.train.use_gpu:
         _refuse_without_gpus(spec)  # before anything is written
@@ -122,11 +127,12 @@ def run_sweep(
                 study_name=study_name(sweep_id), ray_storage_path=f"{home.ray_results}/{sweep_id}",
                 metric=spec.search.objective, mode=spec.search.direction,
                 trials_total=spec.search.trials, driver=this_process(),
+                warm_start=warm.to_json() if warm is not None else None,
             )
         )
     return drive_sweep(
         SweepRun(spec, home, catalog, sweep_id, f"{home.ray_results}/{sweep_id}", phases,
-                 prepared, track),
+                 prepared, track, warm=warm),
         on_progress,
     )
 
@@ -146,6 +152,7 @@ class SweepRun:
     track: bool
     resumed: bool = False
     target: TrackingTarget | None = None  # a resumed sweep's parent run
+    warm: WarmStart | None = None  # what `search.warm_start` found (a new sweep's)
 
 
 def drive_sweep(
@@ -184,7 +191,7 @@ def drive_sweep(
         with phases("search"):
             monitor = _monitor(run, context, SEARCH, progress, on_progress)
             build_tuner(spec, home, sweep_id, run.experiment_path, monitor, context,
-                        resumed=run.resumed).fit()
+                        resumed=run.resumed, warm=run.warm).fit()
             stopped = monitor.sweep_stop.reason if monitor.sweep_stop else None
             _end_open_trials(monitor, run, f"the search stopped: {stopped}" if stopped
                              else "the sweep ended with it running")
@@ -313,14 +320,16 @@ def _monitor(run: SweepRun, context: TrialContext, stage: str, progress: Progres
              on_progress: Callable[[Progress], None] | None) -> TrialMonitor:
     """The Tune callback of one stage's trials: MLflow runs tagged with the stage, catalog
     rows, fail-fast, and in the search the stop rules (`search.stop`)."""
-    rules = run.spec.search.stop
+    search = run.spec.search
     return TrialMonitor(
-        progress, run.prepared.recorder, describe=functools.partial(_describe, context, stage),
+        progress, run.prepared.recorder,
+        describe=functools.partial(_describe, context, stage, run.warm),
         on_progress=on_progress,
         on_trial_end=functools.partial(_record_trial, run.catalog, run.sweep_id, stage,
-                                       run.spec.seed),
-        fail_fast=FailFast(run.spec.search.fail_fast),
-        sweep_stop=SweepStop(rules, progress) if rules and stage == SEARCH else None)
+                                       run.spec.seed, run.warm),
+        fail_fast=FailFast(search.fail_fast),
+        sweep_stop=SweepStop(search.stop, progress) if search.stop and stage == SEARCH else None,
+        constraints=Constraints(search.constraints) if search.constraints else None)
 
 
 def _confirm(run: SweepRun, search: TrialMonitor, context: TrialContext,
@@ -354,36 +363,45 @@ def _raise_fail_fast(monitor: TrialMonitor, spec: SweepSpec) -> None:
 
 
 def _describe(
-    context: TrialContext, stage: str, config: dict[str, Any]
+    context: TrialContext, stage: str, warm: WarmStart | None, config: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """A trial's MLflow params (its knobs and the spec's) and tags: its stage, configuration
-    and seed; its backbone's lineage; what a replay needs (its whole spec, the data's
-    fingerprint, the code's and packages' versions)."""
+    and seed; the earlier trial it re-evaluates (`search.warm_start`); its backbone's
+    lineage; what a replay needs (its whole spec, the data's fingerprint, the code's and
+    packages' versions)."""
     spec = context.spec.with_params(config)
+    origin = warm.origin(config) if warm is not None else None
     return spec.trial_params(config), {
         **context.lineage(spec), **context.provenance, TAG_STAGE: stage,
         TAG_CONFIG: config_id(config), TAG_SEED: str(spec.seed),
-        TAG_TRIAL_SPEC: json.dumps(spec.to_dict())}
+        TAG_TRIAL_SPEC: json.dumps(spec.to_dict()), **({TAG_ORIGIN: origin} if origin else {})}
 
 
 def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
     errors = [ledger.reason for ledger in monitor.trials.values()
               if ledger.state == TrialState.FAILED.value and ledger.reason]
     first = f"; first error: {errors[0]}" if errors else ""
+    infeasible = [ledger.infeasible for ledger in monitor.trials.values() if ledger.infeasible]
+    if infeasible:
+        return (f"no trial met search.constraints ({len(infeasible)} infeasible, e.g. "
+                f"{infeasible[0]}): nothing is registered; loosen the bounds or search "
+                "smaller models")
     return (
         f"no trial reported a finite {progress.metric} "
         f"({progress.failed} failed, {progress.diverged} diverged){first}"
     )
 
 
-def _record_trial(catalog: Catalog, sweep_id: str, stage: str, seed: int, trial: TrialLedger,
-                  run_id: str | None) -> None:
+def _record_trial(catalog: Catalog, sweep_id: str, stage: str, seed: int,
+                  warm: WarmStart | None, trial: TrialLedger, run_id: str | None) -> None:
     # The run id may not be known yet (MLflow is written behind): the sweep's end fills it.
     catalog.record_trial(TrialRecord(
         sweep_id=sweep_id, trial_id=trial.trial_id, run_id=run_id, state=trial.state,
         failure=trial.failure, reason=trial.reason, epochs=trial.epochs,
         value=trial.best.value, ended_at=utcnow(), stage=stage,
-        config_id=config_id(trial.config), seed=int(trial.config.get("seed", seed))))
+        config_id=config_id(trial.config), seed=int(trial.config.get("seed", seed)),
+        infeasible=trial.infeasible,
+        origin=warm.origin(trial.config) if warm is not None else None))
 
 
 def _counts(progress: Progress) -> dict[str, int]:

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from trialforge.data.names import FILE_DATASETS, STREAMED_DATASETS
 from trialforge.spec.section import Section
-from trialforge.spec.space import ParamSpace
+from trialforge.spec.space import LogUniform, ParamSpace, Uniform
 from trialforge.tasks import DEFAULT_METRIC, Mode, Task, check_metric, task_metrics
 
 
@@ -116,10 +116,39 @@ class TrainConfig(Section):
         return self
 
 
+#: Schedulers that evolve a population: trials exploit each other's checkpoints.
+POPULATION_SCHEDULERS = ("pbt", "pb2")
+#: The knobs pbt/pb2 may change while a trial trains: they keep its weights' shapes, so the
+#: checkpoint it exploits still loads. Every other searched knob is drawn once and, on an
+#: exploit, copied with the checkpoint from the trial it came from.
+MUTABLE_KNOBS = frozenset({
+    "train.lr", "train.weight_decay", "train.momentum", "train.l1", "train.grad_clip",
+    "train.batch_size", "model.dropout", "model.backbone_lr", "model.g_dropout",
+    "model.d_dropout",
+})
+
+
 class SchedulerConfig(Section):
-    type: Literal["asha", "fifo", "hyperband", "median"] = "asha"
+    """Which trials to stop early (asha, hyperband, median, fifo: never), or to evolve (pbt,
+    pb2: a weak trial takes a strong one's checkpoint and perturbs its knobs), or for several
+    metrics, which to stop by their Pareto rank (pareto, the default there)."""
+
+    type: Literal["asha", "fifo", "hyperband", "median", "pareto", "pbt", "pb2"] = "asha"
     grace_period: int = Field(1, ge=1, description="epochs before a trial may be stopped")
     reduction_factor: float = Field(3.0, gt=1.0)
+    perturbation_interval: int = Field(
+        2, ge=1, description="pbt/pb2: epochs between a trial's chances to exploit another")
+    quantile_fraction: float = Field(
+        0.25, gt=0.0, le=0.5, description="pbt/pb2: the bottom share of trials that exploit "
+        "the top share")
+    resample_probability: float = Field(
+        0.25, ge=0.0, le=1.0, description="pbt: the chance a mutated knob is drawn anew from "
+        "its space rather than perturbed")
+
+    @property
+    def evolves(self) -> bool:
+        """Population-based: a trial's knobs change while it trains."""
+        return self.type in POPULATION_SCHEDULERS
 
 
 #: `search.sampler`s that take several objectives, and those that take one.
@@ -153,6 +182,27 @@ class StopConfig(Section):
         return self
 
 
+class Bound(Section):
+    """Bounds on one reported metric, each inclusive: a trial outside is infeasible."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both, e.g. {max: 50000}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+    def violation(self, value: float) -> float:
+        """How far `value` lies outside the bounds (0 inside), as Optuna's constraints take."""
+        below = self.min - value if self.min is not None else 0.0
+        above = value - self.max if self.max is not None else 0.0
+        return max(below, above, 0.0)
+
+
 class SearchConfig(Section):
     """How to search. `metric` may list several objectives (a Pareto search); the first
     one drives the scheduler and picks the model to register."""
@@ -173,6 +223,12 @@ class SearchConfig(Section):
         "code error (0: never)",
     )
     space: dict[str, ParamSpace] = Field(default_factory=dict)
+    constraints: dict[str, Bound] = Field(
+        default_factory=dict, description="bounds on reported metrics, e.g. {params: {max: "
+        "50000}}: a trial outside is infeasible, never registered")
+    warm_start: list[str] = Field(
+        default_factory=list, description="earlier sweeps (ids or names) whose finished trials "
+        "inform the sampler; their best are evaluated first")
     stop: StopConfig | None = Field(
         None, description="end the search early: a target reached, patience_trials without "
         "improvement, or a time budget spent")
@@ -185,7 +241,36 @@ class SearchConfig(Section):
         if self.multi_objective and self.sampler in SINGLE_OBJECTIVE_SAMPLERS:
             raise ValueError(f"sampler {self.sampler!r} optimizes one objective; with several "
                              f"metrics choose one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+        if self.multi_objective and "type" not in self.scheduler.model_fields_set:
+            # Stopping by the first metric alone would stop the cheap end of the front.
+            self.scheduler.type = "pareto"
+        if self.scheduler.type == "pareto" and not self.multi_objective:
+            raise ValueError("scheduler.type 'pareto' ranks trials on several metrics; with one, "
+                             "use asha (or list several metrics in search.metric)")
+        if self.scheduler.evolves:
+            self._check_population()
         return self
+
+    def _check_population(self) -> None:
+        kind = self.scheduler.type
+        for name, wrong, fix in (
+            # tpe is the default (a spec written back keeps it): the others say a choice.
+            ("search.sampler", self.sampler != "tpe",
+             f"{kind} draws its first population at random and evolves it: drop search.sampler"),
+            ("search.metric", self.multi_objective,
+             f"{kind} ranks trials on one metric: give search.metric one"),
+            ("search.space", any(param.when for param in self.space.values()),
+             f"{kind} mutates knobs as it goes: drop the space's `when` conditions"),
+            ("search.confirm", self.confirm is not None,
+             f"confirm retrains fixed configurations; a {kind} trial's knobs change as it "
+             "trains: drop search.confirm"),
+            ("search.constraints", bool(self.constraints),
+             f"{kind} exploits by score alone: drop search.constraints"),
+            ("search.warm_start", bool(self.warm_start),
+             f"warm start informs a sampler, which {kind} does not use: drop search.warm_start"),
+        ):
+            if wrong:
+                raise ValueError(f"scheduler {kind!r} and {name}: {fix}")
 
     @field_validator("metric")
     @classmethod
@@ -219,6 +304,21 @@ class SearchConfig(Section):
             raise ValueError(
                 f"search.mode: give one mode per metric ({len(directions)}), or leave it out"
             )
+        for metric in self.constraints:
+            if task is not None:
+                check_metric(task, metric)
+            elif metric not in known:
+                raise ValueError(f"search.constraints: unknown metric {metric!r}; "
+                                 f"allowed: {', '.join(known)}")
+
+    def mutations(self) -> dict[str, ParamSpace]:
+        """pbt/pb2: the searched knobs a trial may change as it trains (`MUTABLE_KNOBS`;
+        pb2 models numbers on a continuous scale: float ranges only)."""
+        mutable = {path: param for path, param in self.space.items() if path in MUTABLE_KNOBS}
+        if self.scheduler.type == "pb2":
+            return {path: param for path, param in mutable.items()
+                    if isinstance(param, (Uniform, LogUniform))}
+        return mutable
 
     @property
     def objectives(self) -> list[str]:

@@ -13,7 +13,13 @@ from trialforge.data.names import DATASET_LAYOUTS, DATASET_TASKS, FILE_DATASETS
 from trialforge.models import INPUT_LAYOUT
 from trialforge.spec.families import CNNConfig, CustomModelConfig, ModelConfig, TransferConfig
 from trialforge.spec.section import Section
-from trialforge.spec.sections import DataConfig, RegisterConfig, SearchConfig, TrainConfig
+from trialforge.spec.sections import (
+    MUTABLE_KNOBS,
+    DataConfig,
+    RegisterConfig,
+    SearchConfig,
+    TrainConfig,
+)
 from trialforge.spec.space import Choice, ParamSpace, candidate_values
 from trialforge.tasks import Task
 
@@ -67,6 +73,12 @@ class SweepSpec(Section):
         except ValueError as exc:
             raise ValueError(f"search.metric: {exc}") from None
         self._resolve_space()
+        if self.search.scheduler.evolves and not self.search.mutations():
+            kind = self.search.scheduler.type
+            which = "float ranges (uniform, loguniform) of " if kind == "pb2" else ""
+            raise ValueError(
+                f"search.space: scheduler {kind!r} mutates {which}"
+                f"{', '.join(sorted(MUTABLE_KNOBS))} while trials train; search at least one")
         return self
 
     @property

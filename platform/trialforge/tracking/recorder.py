@@ -108,12 +108,14 @@ class SweepRecorder:
                    "tags": dict(tags or {}), "at": _now_ms()})
 
     def ended(self, trial_id: str, state: str, reason: str | None, failure: str | None,
-              best_epoch: int, best_value: float | None, checkpoint: str | None) -> None:
+              best_epoch: int, best_value: float | None, checkpoint: str | None,
+              tags: Mapping[str, str] | None = None) -> None:
         """How a trial ended, its score (`best_value` at `best_epoch`) and the checkpoint
-        of that epoch (a path or URI in Ray's storage, with its images beside it)."""
+        of that epoch (a path or URI in Ray's storage, with its images beside it); `tags`
+        judge it (its feasibility)."""
         self._put({"op": "end", "trial": trial_id, "state": state, "reason": reason,
                    "failure": failure, "best_epoch": best_epoch, "best_value": best_value,
-                   "checkpoint": checkpoint, "at": _now_ms()})
+                   "checkpoint": checkpoint, "at": _now_ms(), "tags": dict(tags or {})})
 
     def end_orphans(self, reason: str) -> None:
         """End as interrupted every trial run still RUNNING once the writes before it have
@@ -293,6 +295,7 @@ class SweepRecorder:
             upload_best_checkpoint(get_artifact_repository(
                 self._artifact_uris[run_id], self.target.tracking_uri), run_id, entry["checkpoint"])
         writes = self._writes_of(run_id)
+        writes.tags += [RunTag(k, v) for k, v in entry.get("tags", {}).items()]
         if entry["failure"]:
             writes.tags.append(RunTag(TAG_FAILURE, entry["failure"]))
         if entry["best_value"] is not None and math.isfinite(entry["best_value"]):

@@ -15,3 +15,6 @@ BEST_CHECKPOINT_DIR = "best_checkpoint"
 PARETO_FRONT_FILE = "pareto_front.json"
 # A metric every epoch of every task logs: its last step is the last epoch logged.
 EPOCH_MARKER = "epoch_seconds"
+TAG_EXPLOIT = "trialforge.exploit"  # pbt/pb2: .<n> = {from_trial, from_epoch, config} as JSON
+TAG_FEASIBLE = "trialforge.feasible"  # search.constraints: "true", or "false: <why>"
+TAG_ORIGIN = "trialforge.origin"  # search.warm_start: the sweep and trial a point came from

@@ -67,6 +67,8 @@ class TrialCheckpoint(TypedDict, total=False):
 
     model: dict[str, torch.Tensor]  # the state dict (a GAN's generator)
     optimizer: dict[str, Any]
+    # What the trial's knobs asked of each param group (`train.hyperparameters`).
+    hyperparameters: list[dict[str, Any]]
     lr_schedule: dict[str, Any] | None
     early_stopping: dict[str, float]
     epoch: int

@@ -22,6 +22,7 @@ from trialforge.data.dataset import Dataset
 from trialforge.figures import confusion_figure
 from trialforge.models import InputLayout, build_model, input_layout
 from trialforge.tasks import task_metrics
+from trialforge.train import hyperparameters
 from trialforge.train.batches import Batch, Batches, StreamBatches, TensorBatches
 from trialforge.train.compilation import compile_errors, compile_model
 from trialforge.train.contract import TrialCheckpoint, TrialState
@@ -83,11 +84,14 @@ def train_loop(
                                  data.nbytes if isinstance(data, Dataset) else None)
     model = compile_model(placement.place_model(model), spec.train.compile)
     model = session.prepare_model(model)
+    wanted = hyperparameters.asked(optimizer)
     if restored is not None:
         # After the model is on its device: the optimizer's state follows its parameters.
         optimizer.load_state_dict(restored["optimizer"])
         if scheduler is not None and restored["lr_schedule"] is not None:
             scheduler.load_state_dict(restored["lr_schedule"])
+        # pbt/pb2: the checkpoint may be another trial's, trained with other knobs.
+        hyperparameters.adopt(optimizer, wanted, restored.get("hyperparameters"), scheduler)
         stopper.load_state_dict(restored.get("early_stopping", {}))
         first_epoch = int(restored["epoch"]) + 1
     if report_restored_end(session, restored):
@@ -121,6 +125,7 @@ def train_loop(
         checkpoint: TrialCheckpoint = {
             "model": unwrap(model).state_dict(),
             "optimizer": optimizer.state_dict(),
+            "hyperparameters": wanted,
             "lr_schedule": scheduler.state_dict() if scheduler is not None else None,
             "early_stopping": stopper.state_dict(),
             "epoch": epoch,
