@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 from sweep_records import assert_finished_sweep, stores, trial_runs
@@ -160,10 +161,12 @@ def test_a_streamed_table_sweep(home: Path, ray_address: str, tmp_path: Path) ->
 
 
 def test_a_multi_objective_sweep_records_its_pareto_front(home: Path, ray_address: str) -> None:
-    done = run_cli("sweep", "run", "jobs/mlp_pareto.yaml", "search.trials=5", "train.epochs=1",
-                   home=home, ray_address=ray_address)
+    # Stopped early by Pareto rank, at epoch 1 (the job's scheduler, one rung earlier).
+    done = run_cli("sweep", "run", "jobs/mlp_pareto.yaml", "search.trials=5", "train.epochs=2",
+                   "search.scheduler.grace_period=1", home=home, ray_address=ray_address)
     assert done.returncode == 0, done.stderr
-    record = assert_finished_sweep(home, trials=5, epochs=1)
+    record = assert_finished_sweep(home, trials=5, epochs=2)
+    assert yaml.safe_load(record.spec_yaml)["search"]["scheduler"]["type"] == "pareto"
     front = json.loads(record.pareto_front or "[]")
     assert front and all(set(p["values"]) == {"val_accuracy", "params"} for p in front)
     # No point of the front is beaten on both objectives by another.
