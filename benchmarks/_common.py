@@ -68,3 +68,15 @@ def git_revision() -> str:
 
 def python() -> str:
     return sys.executable
+
+
+def bootstrap_median(values: Sequence[float], resamples: int = 10_000,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """The median of `values` and its bootstrap 95% interval (percentile method)."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(data, size=(resamples, len(data)), replace=True), axis=1)
+    low, high = np.percentile(medians, [2.5, 97.5], method="nearest")  # inf-safe
+    return float(np.median(data)), float(low), float(high)

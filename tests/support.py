@@ -83,3 +83,33 @@ class RecordingSession:
         self.reports.append((dict(metrics), copy.deepcopy(checkpoint), state))
         self.figures.append({name: make() if callable(make) else make
                              for name, make in (figures or {}).items()})
+
+
+def dashboard_table(home: Home, page: str, query: dict[str, str]) -> Any:
+    """The first table a dashboard page shows for `home`, run under Streamlit's AppTest (a
+    DataFrame)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    variables = {"TRIALFORGE_HOME": str(home.root), "MLFLOW_TRACKING_URI": home.tracking_uri,
+                 "TRIALFORGE_DB": home.db_url}
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    st.cache_data.clear()
+    st.cache_resource.clear()  # the home the app resolved last time
+    try:
+        app = AppTest.from_file(str(REPO / "dashboards" / "app.py"), default_timeout=180)
+        app.switch_page(page)
+        for key, value in query.items():
+            app.query_params[key] = value
+        app.run()
+        assert not app.exception, [e.value for e in app.exception]
+        return app.dataframe[0].value
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

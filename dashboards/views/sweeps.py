@@ -26,7 +26,8 @@ table = shown.assign(
     + shown["trials_total"].astype(str),
     # search.warm_start: the earlier sweeps its sampler started from.
     warm_from=shown["warm_start"].map(
-        lambda summary: ", ".join(json.loads(summary)["sources"]) if summary else None),
+        lambda summary: ", ".join(json.loads(summary)["sources"])
+        if isinstance(summary, str) else None),
 )
 event = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="sweeps",

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import run_cli
+from support import dashboard_table, run_cli
 from trialforge import parse_spec, query, resolve_home, run_sweep
 from trialforge.search.tuner import optuna_storage
 
@@ -44,6 +44,8 @@ def test_infeasible_trials_are_marked_and_never_the_champion(
     assert query.sweep(home.db_url, result.sweep_id).best_run_id == result.best.run_id
     shown = " ".join(run_cli("sweep", "show", result.sweep_id, home=home.root).stdout.split())
     assert "feasible" in shown and "false: params 19210 > max 5000" in shown
+    runs = dashboard_table(home, "views/compare.py", {"sweep": result.sweep_id})
+    assert set(runs["feasible"]) == {"true", "false: params 19210 > max 5000"}
 
 
 def test_a_sweep_with_no_feasible_trial_registers_nothing(home: Path, ray_address: str) -> None:

@@ -11,7 +11,7 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from support import run_cli
+from support import dashboard_table, run_cli
 from trialforge import parse_spec, query, resolve_home, run_sweep
 from trialforge.search.tuner import optuna_storage
 
@@ -61,6 +61,11 @@ def test_a_new_sweep_starts_from_an_earlier_ones_trials(tmp_path: Path, ray_addr
             f"1 evaluated first; {wide} skipped ({wide}: model.width outside the new space)"
             in shown)
     assert expected in shown  # the origin column
+    # The dashboard marks it too: the Sweeps page's "warm start from", Compare's origin column.
+    sweeps = dashboard_table(home, "views/sweeps.py", {})
+    assert sweeps.set_index("id").loc[later.sweep_id, "warm_from"] == earlier.sweep_id
+    runs = dashboard_table(home, "views/compare.py", {"sweep": later.sweep_id})
+    assert runs["origin"].dropna().tolist() == [expected]
 
     # An unknown sweep, or one that optimized another metric, is refused before any work.
     unknown = run_cli("sweep", "run", "jobs/mlp_digits.yaml", "search.warm_start=[nosuch]",

@@ -17,13 +17,11 @@ from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from trialforge.catalog import (
     Catalog,
     SweepRecord,
     SweepState,
-    TrialRecord,
     new_sweep_id,
     utcnow,
 )
@@ -37,7 +35,6 @@ from trialforge.search.confirm import (
     SEARCH,
     Confirmed,
     best_seed,
-    config_id,
     confirm_points,
     confirmed,
     top_configs,
@@ -47,20 +44,19 @@ from trialforge.search.fail_fast import FailFast
 from trialforge.search.holdout import holdout_metric, score_on_test
 from trialforge.search.inputs import Prepared
 from trialforge.search.liveness import this_process
-from trialforge.search.monitor import TrialLedger, TrialMonitor
+from trialforge.search.monitor import TrialMonitor
 from trialforge.search.phases import Phases
 from trialforge.search.progress import BestTrial, Progress
 from trialforge.search.runtime import check_gpus, connect_ray, start_ray_soon
 from trialforge.search.searcher import fail_running_trials, pareto_front
 from trialforge.search.stop_rules import SweepStop
 from trialforge.search.stores import create_stores
+from trialforge.search.trial_records import describe_trial, record_trial
 from trialforge.search.tuner import build_confirm_tuner, build_tuner, optuna_storage, study_name
 from trialforge.search.warm_start import WarmStart
 from trialforge.search.warm_start import gather as gather_warm_start
 from trialforge.spec import SweepSpec
 from trialforge.tracking import TrackingTarget
-from trialforge.tracking.provenance import TAG_TRIAL_SPEC
-from trialforge.tracking.tags import TAG_CONFIG, TAG_ORIGIN, TAG_SEED, TAG_STAGE
 from trialforge.train.contract import TrialState
 from trialforge.train.trial import TrialContext
 
@@ -323,9 +319,9 @@ def _monitor(run: SweepRun, context: TrialContext, stage: str, progress: Progres
     search = run.spec.search
     return TrialMonitor(
         progress, run.prepared.recorder,
-        describe=functools.partial(_describe, context, stage, run.warm),
+        describe=functools.partial(describe_trial, context, stage, run.warm),
         on_progress=on_progress,
-        on_trial_end=functools.partial(_record_trial, run.catalog, run.sweep_id, stage,
+        on_trial_end=functools.partial(record_trial, run.catalog, run.sweep_id, stage,
                                        run.spec.seed, run.warm),
         fail_fast=FailFast(search.fail_fast),
         sweep_stop=SweepStop(search.stop, progress) if search.stop and stage == SEARCH else None,
@@ -362,21 +358,6 @@ def _raise_fail_fast(monitor: TrialMonitor, spec: SweepSpec) -> None:
             f"error: {monitor.fail_fast.error}")
 
 
-def _describe(
-    context: TrialContext, stage: str, warm: WarmStart | None, config: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """A trial's MLflow params (its knobs and the spec's) and tags: its stage, configuration
-    and seed; the earlier trial it re-evaluates (`search.warm_start`); its backbone's
-    lineage; what a replay needs (its whole spec, the data's fingerprint, the code's and
-    packages' versions)."""
-    spec = context.spec.with_params(config)
-    origin = warm.origin(config) if warm is not None else None
-    return spec.trial_params(config), {
-        **context.lineage(spec), **context.provenance, TAG_STAGE: stage,
-        TAG_CONFIG: config_id(config), TAG_SEED: str(spec.seed),
-        TAG_TRIAL_SPEC: json.dumps(spec.to_dict()), **({TAG_ORIGIN: origin} if origin else {})}
-
-
 def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
     errors = [ledger.reason for ledger in monitor.trials.values()
               if ledger.state == TrialState.FAILED.value and ledger.reason]
@@ -390,18 +371,6 @@ def _no_result_message(progress: Progress, monitor: TrialMonitor) -> str:
         f"no trial reported a finite {progress.metric} "
         f"({progress.failed} failed, {progress.diverged} diverged){first}"
     )
-
-
-def _record_trial(catalog: Catalog, sweep_id: str, stage: str, seed: int,
-                  warm: WarmStart | None, trial: TrialLedger, run_id: str | None) -> None:
-    # The run id may not be known yet (MLflow is written behind): the sweep's end fills it.
-    catalog.record_trial(TrialRecord(
-        sweep_id=sweep_id, trial_id=trial.trial_id, run_id=run_id, state=trial.state,
-        failure=trial.failure, reason=trial.reason, epochs=trial.epochs,
-        value=trial.best.value, ended_at=utcnow(), stage=stage,
-        config_id=config_id(trial.config), seed=int(trial.config.get("seed", seed)),
-        infeasible=trial.infeasible,
-        origin=warm.origin(trial.config) if warm is not None else None))
 
 
 def _counts(progress: Progress) -> dict[str, int]:
