@@ -1,5 +1,6 @@
-"""Run every benchmark (B0-B7) one after the other; each prints its table and writes JSON
-to benchmarks/results/. Pass --quick for one repetition each (a smoke run, not figures).
+"""Run every benchmark (B0-B7, B2 in two parts) one after the other; each prints its table
+and writes JSON to benchmarks/results/. Pass --quick for one repetition each (a smoke run,
+not figures).
 
 Run: python benchmarks/run_all.py [--quick]
 """
@@ -16,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "vs_script.py": ["--pairs", "5"],
     "overhead.py": ["--repeats", "3"],
-    "search_efficiency.py": ["--seeds", "5"],
+    "search_efficiency.py": ["--seeds", "10"],
+    "search_tables.py": ["--seeds", "10", "--budget", "100"],
     "bookkeeping.py": ["--trials", "200"],
     "tracking_cost.py": ["--repeats", "3"],
     "memory.py": ["--repeats", "1"],
@@ -28,6 +30,7 @@ QUICK = {
     "vs_script.py": ["--pairs", "1", "--only", "fixed"],
     "overhead.py": ["--repeats", "1"],
     "search_efficiency.py": ["--seeds", "1"],
+    "search_tables.py": ["--seeds", "1", "--budget", "20", "--datasets", "naval_propulsion"],
     "bookkeeping.py": ["--trials", "20"],
     "tracking_cost.py": ["--repeats", "1"],
     "memory.py": ["--repeats", "1"],

@@ -1,7 +1,7 @@
 """B2, part 1: time to a hard target, trialforge's default search against random search.
 
 The digits CNN over a wide space (learning rate over five decades, SGD or Adam, weight decay,
-batch size, dropout, batchnorm, activation, width), 8 epochs a trial, 24 trials, 2 at a
+batch size, dropout, batchnorm, activation, width), 8 epochs a trial, 32 trials, 2 at a
 time, the same for both arms:
 - trialforge's default: TPE (multivariate, constant liar) and ASHA (grace 1, factor 3);
 - random search without early stopping: `search.sampler=random`, `scheduler.type=fifo`.
@@ -9,7 +9,8 @@ Neither trains the spec's own point first (`try_spec_first=false`): the search i
 not the spec. Tracking is on, as a user runs it.
 
 The target is set from the random arm itself: the 80th percentile of its trials' best
-val_accuracy over all seeds, so at most 20% of random configurations ever reach it. Each
+val_accuracy over all seeds, so at most 20% of random configurations ever reach it (the 90th
+and 95th percentiles are reported too: rarer targets). Each
 seed's time to target runs from the search's first trial start to the first epoch at or
 above it (MLflow's timestamps); a sweep that never reaches it counts its whole search time
 (censored, a bound in the random arm's favour when trialforge's is censored). Reported: the
@@ -35,11 +36,13 @@ from trialforge import parse_spec
 from trialforge.home import resolve_home
 from trialforge.search import run_sweep
 
-QUANTILE = 0.8  # at most 20% of random configurations reach the target
+#: Targets: the quantiles of random configurations' best values. The headline is 0.8 (at
+#: most 20% of random configurations reach it); rarer ones are reported beside it.
+QUANTILES = (0.8, 0.9, 0.95)
 SPEC: dict[str, Any] = {
     "name": "b2", "model": {"family": "cnn", "conv_blocks": 2, "channels": 16, "fc_width": 64},
     "data": {"dataset": "digits"}, "train": {"epochs": 8},
-    "search": {"metric": "val_accuracy", "trials": 24, "concurrency": 2,
+    "search": {"metric": "val_accuracy", "trials": 32, "concurrency": 2,
                "try_spec_first": False, "space": {
                    "train.lr": {"loguniform": [1e-5, 1.0]},
                    "train.optimizer": {"choice": ["sgd", "adam"]},
@@ -55,7 +58,7 @@ ARMS = {
     "trialforge (tpe+asha)": [],
     "random (no early stopping)": ["search.sampler=random", "search.scheduler.type=fifo"],
 }
-CURVE_AT = (10, 20, 30, 45, 60, 90, 120)  # seconds into the search
+CURVE_AT = (1, 2, 3, 5, 8, 12, 16, 20, 25)  # seconds into the search
 
 
 def sweep(home: Path, seed: int, overrides: list[str]) -> dict[str, Any]:
@@ -107,31 +110,38 @@ def main() -> None:
 
     random_arm = outcomes[list(ARMS)[1]]
     random_bests = [best for outcome in random_arm for best in outcome["trial_bests"]]
-    target = float(np.quantile(random_bests, QUANTILE))
-    share = sum(best >= target for best in random_bests) / len(random_bests)
-    times = {name: [time_to(target, outcome) for outcome in runs]
-             for name, runs in outcomes.items()}
-    ratios = [a / b for (a, _), (b, _) in zip(*times.values(), strict=True)]
-    median, low, high = bootstrap_median(ratios)
-    figures = [Figure(f"target: the {QUANTILE:.0%} quantile of random configurations' best",
-                      target, target, target, "val_accuracy",
-                      note=f"{share:.0%} of {len(random_bests)} random configurations reach it")]
-    for name, spans in times.items():
-        reached = sum(done for _, done in spans)
-        figures.append(Figure.of(f"{name}: time to target", [s for s, _ in spans], "s",
-                                 note=f"reached in {reached}/{len(spans)} seeds"))
+    figures, ratios = [], {}
+    for quantile in QUANTILES:
+        target = float(np.quantile(random_bests, quantile))
+        share = sum(best >= target for best in random_bests) / len(random_bests)
+        times = {name: [time_to(target, outcome) for outcome in runs]
+                 for name, runs in outcomes.items()}
+        ratios[quantile] = [a / b for (a, _), (b, _) in zip(*times.values(), strict=True)]
+        median, low, high = bootstrap_median(ratios[quantile])
+        figures.append(Figure(f"target {target:.4f}: the {quantile:.0%} quantile of random "
+                              "configurations' best", target, target, target, "",
+                              note=f"{share:.0%} of {len(random_bests)} random configurations "
+                                   "reach it"))
+        for name, spans in times.items():
+            reached = sum(done for _, done in spans)
+            figures.append(Figure.of(f"{name}: time to {target:.4f}", [s for s, _ in spans], "s",
+                                     note=f"reached in {reached}/{len(spans)} seeds"))
+        headline = quantile == QUANTILES[0]
+        figures.append(Figure(f"time-to-{target:.4f} ratio, trialforge / random (median of "
+                              "seeds)", median, low, high, "x",
+                              target="<= 0.33" if headline else "",
+                              met=high <= 1 / 3 if headline else None,
+                              note="bootstrap 95% interval" + ("; met when the whole interval "
+                                                               "is" if headline else "")))
+    for name in ARMS:
         figures.append(Figure.of(f"{name}: whole search",
                                  [o["search_seconds"] for o in outcomes[name]], "s"))
-    figures.append(Figure("time-to-target ratio, trialforge / random (median of seeds)",
-                          median, low, high, "x", target="<= 0.33", met=high <= 1 / 3,
-                          note="bootstrap 95% interval; met when the whole interval is"))
     print("\n| seconds | " + " | ".join(ARMS) + " |\n|---|" + "---|" * len(ARMS))
     for at in CURVE_AT:
         cells = [f"{statistics.median(best_by(o, at) for o in runs):.4f}"
                  for runs in outcomes.values()]
         print(f"| {at} | " + " | ".join(cells) + " |")
-    report("B2-search-efficiency", figures, {"target": target, "ratios": ratios,
-                                             "outcomes": outcomes})
+    report("B2-search-efficiency", figures, {"ratios": ratios, "outcomes": outcomes})
 
 
 if __name__ == "__main__":

@@ -121,9 +121,15 @@ def _figures(dataset: str, runs: dict[str, list[dict[str, list[float]]]],
         median, low, high = bootstrap_median(final)
         figures.append(Figure(f"{dataset} {sampler}: regret after {budget}", median, low, high,
                               "", note="bootstrap 95% interval of the median over seeds"))
-    # Simulated time each needs to reach random search's median final regret.
+    # Simulated time each needs to reach random search's median final regret, against the
+    # time random search takes for its whole budget.
     goal = statistics.median(r["regret"][-1] for r in runs["random"])
+    whole = bootstrap_median([r["seconds"][-1] / 3600 for r in runs["random"]])
+    figures.append(Figure(f"{dataset} random: simulated hours, {budget} evaluations", *whole,
+                          "h", note="the reference"))
     for sampler, seeds in runs.items():
+        if sampler == "random":
+            continue
         hours = [next((s for s, g in zip(r["seconds"], r["regret"], strict=True) if g <= goal),
                       math.inf) / 3600 for r in seeds]
         reached = sum(math.isfinite(h) for h in hours)
