@@ -78,10 +78,11 @@ class Confirmed:
 
 
 def top_configs(trials: Iterable[TrialLedger], k: int, mode: str) -> list[dict[str, Any]]:
-    """The knobs of the `k` best-scored configurations of the search's completed trials
-    (each configuration once)."""
+    """The knobs of the `k` best-scored configurations of the search's completed, feasible
+    trials (each configuration once)."""
     scored = [(t.best.value, t) for t in trials if t.best.value is not None
-              and math.isfinite(t.best.value) and t.state == TrialState.COMPLETED.value]
+              and math.isfinite(t.best.value) and t.state == TrialState.COMPLETED.value
+              and t.infeasible is None]
     ranked = sorted(scored, key=lambda pair: pair[0] if mode == "min" else -pair[0])
     chosen: dict[str, dict[str, Any]] = {}
     for _, trial in ranked:
@@ -100,13 +101,15 @@ def confirm_points(configs: list[dict[str, Any]], spec: SweepSpec) -> list[dict[
 
 def confirmed(trials: Iterable[TrialLedger], mode: str) -> list[Confirmed]:
     """The confirm stage's configurations, best mean first; seeds without a score (failed,
-    diverged) are left out of the mean."""
+    diverged) or outside `search.constraints` are left out of the mean (and never
+    registered)."""
     found: dict[str, Confirmed] = {}
     for trial in trials:
         knobs = {key: value for key, value in trial.config.items() if key != "seed"}
         entry = found.setdefault(config_id(trial.config), Confirmed(config_id(trial.config),
                                                                       knobs))
-        if trial.best.value is not None and math.isfinite(trial.best.value):
+        if (trial.best.value is not None and math.isfinite(trial.best.value)
+                and trial.infeasible is None):
             entry.values.append(trial.best.value)
             entry.trial_ids.append(trial.trial_id)
     ranked = [entry for entry in found.values() if entry.values]

@@ -81,7 +81,9 @@ def gather(spec: SweepSpec, home: Home) -> WarmStart:
             if reason is not None:
                 warm.skipped[reason] += 1
                 continue
-            origin = f"{record.id}/{trial.user_attrs.get(TAG_TRIAL, trial.number)}"
+            # A trial that sweep was itself warm-started with keeps where it came from.
+            origin = (trial.user_attrs.get(TAG_ORIGIN)
+                      or f"{record.id}/{trial.user_attrs.get(TAG_TRIAL, trial.number)}")
             warm.trials.append(optuna.trial.create_trial(
                 params=point, distributions=_distributions(point, spec.search.space),
                 values=trial.values, user_attrs={TAG_ORIGIN: origin}))
@@ -140,12 +142,14 @@ def _find(catalog: Catalog, ref: str) -> SweepRecord:
 
 
 def _check_objectives(record: SweepRecord, spec: SweepSpec) -> None:
-    metric = (yaml.safe_load(record.spec_yaml) or {}).get("search", {}).get("metric")
+    """The earlier sweep optimized the same metrics in the same directions (its spec, as
+    the catalog keeps it, names them all; the record, the first)."""
+    search = (yaml.safe_load(record.spec_yaml) or {}).get("search") or {}
+    metric, mode = search.get("metric"), search.get("mode")
     metrics = metric if isinstance(metric, list) else [record.metric]
-    modes = [record.mode] if len(metrics) == 1 else (
-        yaml.safe_load(record.spec_yaml)["search"].get("mode") or [])
+    modes = list(mode) if isinstance(mode, list) else [record.mode]
     wanted: tuple[list[str], list[str]] = (spec.search.objectives, list(spec.search.directions))
-    if (metrics, list(modes)) != wanted:
+    if (metrics, modes) != wanted:
         raise SpecError(
             f"search.warm_start: sweep {record.id} ({record.name}) optimized "
             f"{_describe(metrics, modes)}, this one {_describe(*wanted)}: its trials' scores "

@@ -196,12 +196,6 @@ class Bound(Section):
             raise ValueError(f"min ({self.min}) is above max ({self.max})")
         return self
 
-    def violation(self, value: float) -> float:
-        """How far `value` lies outside the bounds (0 inside), as Optuna's constraints take."""
-        below = self.min - value if self.min is not None else 0.0
-        above = value - self.max if self.max is not None else 0.0
-        return max(below, above, 0.0)
-
 
 class SearchConfig(Section):
     """How to search. `metric` may list several objectives (a Pareto search); the first
