@@ -217,8 +217,9 @@ CASES = [
          "val_accuracy"),
     Case("metric-unfit-for-task", ("sweep", "run", MLP, "search.metric=val_rmse"),
          "metric 'val_rmse' does not fit a classification task"),
-    Case("unknown-scheduler", ("sweep", "run", MLP, "search.scheduler.type=pbt"),
-         "search.scheduler.type: Input should be 'asha', 'fifo', 'hyperband' or 'median'"),
+    Case("unknown-scheduler", ("sweep", "run", MLP, "search.scheduler.type=bohb"),
+         "search.scheduler.type: Input should be 'asha', 'fifo', 'hyperband', 'median', "
+         "'pareto', 'pbt' or 'pb2'"),
     Case("unknown-sampler", ("sweep", "run", MLP, "search.sampler=grid"),
          "search.sampler: Input should be 'tpe', 'random', 'gp', 'cmaes', 'nsga2' or 'qmc' "
          "(got 'grid')"),
@@ -316,7 +317,7 @@ CASES = [
          HOME_FIX, _unwritable_home, home="{unwritable}"),
     # Examples.
     Case("init-unknown-example", ("init", "{tmp}/project", "--example", "cnn"),
-         "--example: no example 'cnn'; choose one of cnn_digits, gan_digits"),
+         "--example: no example 'cnn'; choose one of cnn_digits, cnn_pbt, gan_digits"),
     Case("init-over-existing-files", ("init", "{tmp}/project"),
          "{tmp}/project/jobs/cnn_digits.yaml already exists: choose another folder",
          _file("project/jobs/cnn_digits.yaml", "name: mine\n")),

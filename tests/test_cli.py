@@ -37,7 +37,7 @@ def test_help_is_fast(home: Path) -> None:
         (["jobs/cnn_digits.yaml", "search.space.lr={loguniform: [1, 0.1]}"], "must be below"),
         (["jobs/cnn_digits.yaml", "model.family=resnet9000"], "unknown family"),
         (["jobs/cnn_digits.yaml", "search.metric=f1"], "metric 'f1' is unknown"),
-        (["jobs/cnn_digits.yaml", "search.scheduler.type=pbt"], "'asha'"),
+        (["jobs/cnn_digits.yaml", "search.scheduler.type=bohb"], "'asha'"),
         (["jobs/cnn_digits.yaml", "data.dataset=imagenet"], "data.dataset"),
         (["jobs/cnn_digits.yaml", "model.activation=swish"], "model.activation"),
         (["jobs/cnn_digits.yaml", "trials"], "write key=value"),

@@ -17,7 +17,8 @@ from trialforge.tasks import COST_METRICS, TASK_METRICS
 from trialforge.train.loop import train_loop
 
 METRIC_KEYS = {"epoch", "epoch_seconds", *TASK_METRICS["classification"], *COST_METRICS}
-CHECKPOINT_KEYS = {"model", "optimizer", "lr_schedule", "early_stopping", "epoch",
+CHECKPOINT_KEYS = {"model", "optimizer", "hyperparameters", "lr_schedule", "early_stopping",
+                   "epoch",
                    "input_shape", "num_classes", "input_dtype", "model_args", "final_metrics",
                    "preprocessing"}
 CORPUS = REPO / "jobs" / "data" / "corpus"
