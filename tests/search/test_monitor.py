@@ -185,3 +185,45 @@ def test_a_report_sent_again_is_kept_once(tmp_path: Path) -> None:
     monitor.on_trial_result(0, [], trial, {**last, "epoch": 2, "trial_state": "completed"})
     assert recorder.epochs == [1, 2], "one that had not arrived is recorded"
     assert monitor.progress.epochs == 2
+
+
+class _TaggingRecorder(_Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict[int, dict[str, str]] = {}
+
+    def epoch(self, trial_id: str, epoch: int, metrics: dict[str, float],
+              tags: dict[str, str] | None = None) -> None:
+        super().epoch(trial_id, epoch, metrics, tags)
+        self.tags[epoch] = dict(tags or {})
+
+    def run_ids(self) -> dict[str, str]:
+        return {}
+
+
+def test_an_exploit_is_tagged_and_the_best_epoch_keeps_its_own_knobs() -> None:
+    recorder = _TaggingRecorder()
+    monitor = TrialMonitor(Progress(total=2, metric="val_accuracy", mode="max", max_epochs=4),
+                           recorder)  # type: ignore[arg-type]
+    trial = _Trial("a", {})
+    trial.storage = _Storage()  # type: ignore[attr-defined]
+    trial.config = {"model.width": 8, "train.lr": 0.1}
+    monitor.on_trial_start(0, [], trial)
+    _epoch(trial, monitor, 1, 0.5)
+    # pbt: trial a copies b's epoch-2 checkpoint (b's width) and goes on with new knobs.
+    donor = {"model.width": 32, "train.lr": 0.01}
+    monitor.exploited("a", "b", 2, donor)
+    monitor.on_trial_result(0, [], trial, {
+        "epoch": 3, "val_accuracy": 0.9, "trial_state": "running", "config": donor,
+        "checkpoint_dir_name": "checkpoint_000003"})
+    assert json.loads(recorder.tags[3]["trialforge.exploit.1"]) == {
+        "from_trial": "b", "from_epoch": 2, "config": donor}
+    # Tune sends the epoch again without its checkpoint: the best keeps the checkpoint.
+    monitor.on_trial_result(0, [], trial, {"epoch": 3, "val_accuracy": 0.9,
+                                           "trial_state": "running", "config": donor})
+    ledger = monitor.trials["a"]
+    assert ledger.best.checkpoint == "/ray/sweep/trial_a/checkpoint_000003"
+    assert recorder.epochs == [1, 3]
+    best = monitor.best_trial("a")
+    assert best is not None and best.params == donor, "registered with its best epoch's knobs"
+    assert ledger.config == {"model.width": 8, "train.lr": 0.1}, "its run's params stay"
