@@ -218,12 +218,18 @@ def test_an_exploit_is_tagged_and_the_best_epoch_keeps_its_own_knobs() -> None:
         "checkpoint_dir_name": "checkpoint_000003"})
     assert json.loads(recorder.tags[3]["trialforge.exploit.1"]) == {
         "from_trial": "b", "from_epoch": 2, "config": donor}
-    # Tune sends the epoch again without its checkpoint: the best keeps the checkpoint.
+    # Tune sends the epoch again without its checkpoint, even right after another exploit:
+    # the best keeps its checkpoint, and the exploit's tag waits for the next epoch.
+    monitor.exploited("a", "c", 3, donor)
     monitor.on_trial_result(0, [], trial, {"epoch": 3, "val_accuracy": 0.9,
                                            "trial_state": "running", "config": donor})
     ledger = monitor.trials["a"]
     assert ledger.best.checkpoint == "/ray/sweep/trial_a/checkpoint_000003"
     assert recorder.epochs == [1, 3]
+    monitor.on_trial_result(0, [], trial, {
+        "epoch": 4, "val_accuracy": 0.8, "trial_state": "running", "config": donor,
+        "checkpoint_dir_name": "checkpoint_000005"})
+    assert "trialforge.exploit.2" in recorder.tags[4]
     best = monitor.best_trial("a")
     assert best is not None and best.params == donor, "registered with its best epoch's knobs"
     assert ledger.config == {"model.width": 8, "train.lr": 0.1}, "its run's params stay"

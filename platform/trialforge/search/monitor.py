@@ -111,8 +111,10 @@ class TrialMonitor(Callback):
         if result.get(Report.REPEATED.value) and epoch <= ledger.epochs:
             return  # the last report again, which had arrived
         location = checkpoint_location(trial, result)
-        if location is None and 0 < epoch <= ledger.epochs and not ledger.unsent:
-            return  # an epoch it had reported, again without its checkpoint (pbt's saves)
+        if location is None and 0 < epoch <= ledger.epochs:
+            # An epoch it had reported, sent again without its checkpoint (pbt's saves): it
+            # must not take the best's place. An exploit's tags wait for the next epoch.
+            return
         jumped, tags = bool(ledger.unsent), {**ledger.unsent}
         ledger.unsent.clear()
         if epoch > ledger.epochs + 1 and location is not None and not jumped:
